@@ -1,0 +1,58 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+
+	"lowbit/data"
+	"lowbit/graph"
+	"lowbit/train"
+)
+
+// printJSON writes v as indented JSON to w.
+func printJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}
+
+// logw returns where human-readable progress goes: stderr, so that
+// --json output on stdout stays pure.
+func logw() io.Writer { return os.Stderr }
+
+// loaderSource adapts a data.Loader to train.Source.
+type loaderSource struct{ l *data.Loader }
+
+func (s loaderSource) Epoch(ctx context.Context, epoch int) train.Iterator {
+	return s.l.Epoch(ctx, epoch)
+}
+
+// evalSource returns a deterministic, unaugmented source over ds.
+func evalSource(ds *data.Dataset, batch int) (train.Source, error) {
+	l, err := data.NewLoader(ds, data.LoaderConfig{Batch: batch})
+	if err != nil {
+		return nil, err
+	}
+	return loaderSource{l}, nil
+}
+
+// checkInput verifies that a model's input fits the dataset's images.
+func checkInput(g *graph.Graph, ds *data.Dataset, modelPath string) error {
+	if len(g.Inputs) != 1 {
+		return fmt.Errorf("%s: model has %d inputs; lowbit expects one image input", modelPath, len(g.Inputs))
+	}
+	s := g.Inputs[0].Shape
+	want := []int{ds.C, ds.H, ds.W}
+	if len(s) != 4 {
+		return fmt.Errorf("%s: input %q has shape %v, want [N,C,H,W]", modelPath, g.Inputs[0].Name, s)
+	}
+	for i, d := range want {
+		if s[i+1] >= 0 && s[i+1] != d {
+			return fmt.Errorf("%s: input %q has shape %v but dataset %s has images %dx%dx%d", modelPath, g.Inputs[0].Name, s, ds.Name, ds.C, ds.H, ds.W)
+		}
+	}
+	return nil
+}
