@@ -129,7 +129,7 @@ func (g *Graph) addValue(v *Value) bool {
 
 // Input declares a graph input. Use -1 for the batch dimension.
 func (g *Graph) Input(name string, shape ...int) *Value {
-	v := &Value{Name: name, Shape: append([]int(nil), shape...)}
+	v := &Value{Name: name, Shape: append([]int{}, shape...)}
 	if g.addValue(v) {
 		g.Inputs = append(g.Inputs, v)
 	}
@@ -139,7 +139,7 @@ func (g *Graph) Input(name string, shape ...int) *Value {
 // AddParam registers a named parameter (or constant) and returns its value.
 func (g *Graph) AddParam(name string, kind Kind, t *tensor.Tensor) *Value {
 	p := &Param{Name: name, Kind: kind, Data: t}
-	v := &Value{Name: name, Shape: append([]int(nil), t.Shape...), Param: p}
+	v := &Value{Name: name, Shape: append([]int{}, t.Shape...), Param: p}
 	p.Value = v
 	if g.addValue(v) {
 		g.params = append(g.params, p)

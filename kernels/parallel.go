@@ -3,34 +3,200 @@ package kernels
 import (
 	"runtime"
 	"sync"
+	"sync/atomic"
+	"time"
 )
 
+// task is a job the worker pool runs: runTask(t) is called once for every
+// t in [0, tasks), each on its own goroutine (t = 0 on the caller's).
+type task interface {
+	runTask(t int)
+}
+
+// workerPool is the one set of persistent goroutines that every parallel
+// kernel shares. It runs one job at a time; a caller that finds it busy
+// (another goroutine's job, or a nested call from inside a job) runs its
+// work on its own goroutine instead, so nesting never deadlocks.
+//
+// Waking a parked goroutine on an idle P can take tens of microseconds
+// (longer in a VM), so workers spin for spinTime after a job and callers
+// spin while waiting for their workers, before parking on channels. Back
+// to back kernels then start within a microsecond.
+type workerPool struct {
+	busy    sync.Mutex
+	workers []*poolWorker // workers[i] runs task i+1
+	job     task
+	pending atomic.Int32 // tasks not yet finished by workers
+	caller  atomic.Int32 // callerRunning, callerParked or callerDone
+	done    chan struct{}
+	par     parallelJob // reused by Parallel while busy is held
+}
+
+type poolWorker struct {
+	state atomic.Int32 // workerSpinning, workerParked or workerHasJob
+	wake  chan struct{}
+}
+
+const (
+	workerSpinning int32 = iota
+	workerParked
+	workerHasJob
+)
+
+const (
+	callerRunning int32 = iota
+	callerParked
+	callerDone
+)
+
+// spinTime is how long a worker waits hot for the next job, and a caller
+// for its workers, before parking.
+const spinTime = 100 * time.Microsecond
+
+var pool = workerPool{done: make(chan struct{}, 1)}
+
+// acquire reserves the pool and returns how many goroutines (the caller
+// included) may work on a job, at most want; 0 means the pool is busy or
+// one goroutine suffices.
+func (p *workerPool) acquire(want int) int {
+	workers := min(runtime.GOMAXPROCS(0), want)
+	if workers <= 1 || !p.busy.TryLock() {
+		return 0
+	}
+	for len(p.workers) < workers-1 {
+		w := &poolWorker{wake: make(chan struct{}, 1)}
+		p.workers = append(p.workers, w)
+		go p.work(w, len(p.workers))
+	}
+	return workers
+}
+
+// run executes j on tasks goroutines and releases the pool; acquire must
+// have returned at least tasks.
+func (p *workerPool) run(j task, tasks int) {
+	p.job = j
+	p.pending.Store(int32(tasks - 1))
+	p.caller.Store(callerRunning)
+	for _, w := range p.workers[:tasks-1] {
+		if !w.state.CompareAndSwap(workerSpinning, workerHasJob) {
+			w.state.Store(workerHasJob)
+			w.wake <- struct{}{}
+		}
+	}
+	j.runTask(0)
+	if !spinUntil(func() bool { return p.pending.Load() == 0 }) &&
+		p.caller.CompareAndSwap(callerRunning, callerParked) {
+		<-p.done
+	}
+	p.job = nil
+	p.busy.Unlock()
+}
+
+func (p *workerPool) work(w *poolWorker, t int) {
+	for {
+		if !spinUntil(func() bool { return w.state.Load() == workerHasJob }) &&
+			w.state.CompareAndSwap(workerSpinning, workerParked) {
+			<-w.wake
+		}
+		p.job.runTask(t)
+		w.state.Store(workerSpinning)
+		if p.pending.Add(-1) == 0 && p.caller.Swap(callerDone) == callerParked {
+			// The caller will wait in this P's run-next slot; park at
+			// once so that it runs here instead of waiting to be stolen.
+			w.state.Store(workerParked)
+			p.done <- struct{}{}
+			<-w.wake
+		}
+	}
+}
+
+// spinUntil polls cond for up to spinTime and reports whether it held.
+func spinUntil(cond func() bool) bool {
+	var start time.Time
+	for i := 0; ; i++ {
+		if cond() {
+			return true
+		}
+		if i&1023 == 1023 {
+			if start.IsZero() {
+				start = time.Now()
+			} else if time.Since(start) > spinTime {
+				return false
+			}
+		}
+	}
+}
+
+// parallelJob adapts Parallel's chunked function to a task.
+type parallelJob struct {
+	fn       func(lo, hi int)
+	n, chunk int
+}
+
+func (j *parallelJob) runTask(t int) {
+	lo := t * j.chunk
+	if lo < j.n {
+		j.fn(lo, min(lo+j.chunk, j.n))
+	}
+}
+
 // Parallel splits [0, n) into contiguous chunks and runs fn on them on up to
-// GOMAXPROCS goroutines. grain is the smallest chunk worth a goroutine.
+// GOMAXPROCS goroutines of the shared worker pool. grain is the smallest
+// chunk worth a goroutine. fn may itself call Parallel or Sgemm: nested
+// calls run on the calling goroutine.
 func Parallel(n, grain int, fn func(lo, hi int)) {
 	if n <= 0 {
 		return
 	}
-	if grain < 1 {
-		grain = 1
-	}
-	workers := runtime.GOMAXPROCS(0)
-	if max := (n + grain - 1) / grain; workers > max {
-		workers = max
-	}
+	grain = max(grain, 1)
+	workers := pool.acquire((n + grain - 1) / grain)
 	if workers <= 1 {
 		fn(0, n)
 		return
 	}
-	var wg sync.WaitGroup
 	chunk := (n + workers - 1) / workers
-	for lo := 0; lo < n; lo += chunk {
-		hi := min(lo+chunk, n)
-		wg.Add(1)
-		go func(lo, hi int) {
-			defer wg.Done()
-			fn(lo, hi)
-		}(lo, hi)
+	tasks := (n + chunk - 1) / chunk
+	pool.par = parallelJob{fn: fn, n: n, chunk: chunk}
+	pool.run(&pool.par, tasks)
+	pool.par.fn = nil
+}
+
+// barrier lets a fixed number of goroutines wait for each other. Waiters
+// spin briefly (the other side is usually a few microseconds away) and
+// then sleep.
+type barrier struct {
+	parties int
+	arrived atomic.Int32
+	gen     atomic.Uint32
+	mu      sync.Mutex
+	cond    sync.Cond
+}
+
+func (b *barrier) reset(parties int) {
+	b.parties = parties
+	b.arrived.Store(0)
+	b.cond.L = &b.mu
+}
+
+func (b *barrier) wait() {
+	if b.parties <= 1 {
+		return
 	}
-	wg.Wait()
+	g := b.gen.Load()
+	if int(b.arrived.Add(1)) == b.parties {
+		b.arrived.Store(0)
+		b.mu.Lock()
+		b.gen.Add(1)
+		b.mu.Unlock()
+		b.cond.Broadcast()
+		return
+	}
+	if spinUntil(func() bool { return b.gen.Load() != g }) {
+		return
+	}
+	b.mu.Lock()
+	for b.gen.Load() == g {
+		b.cond.Wait()
+	}
+	b.mu.Unlock()
 }

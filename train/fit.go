@@ -171,6 +171,7 @@ func (t *Trainer) runEpoch(ctx context.Context, trainSrc, testSrc Source) (Epoch
 	var lossSum float64
 	var correct, seen, steps int
 	it := trainSrc.Epoch(ctx, t.Epoch)
+	defer it.Close()
 	bar := newProgress(t.Opts.Progress, fmt.Sprintf("epoch %d/%d", t.Epoch+1, t.Opts.Epochs), t.Opts.StepsPerEpoch)
 	for it.Next() {
 		if ctx.Err() != nil {
@@ -222,14 +223,15 @@ func (t *Trainer) keepBetterEMA(ctx context.Context, testSrc Source) error {
 	if err != nil {
 		return err
 	}
-	t.EMA.Apply()
-	avg, err := EvaluateWith(ctx, t.exec, testSrc)
-	if err != nil {
-		t.EMA.Restore()
+	if err := t.EMA.Apply(); err != nil {
 		return err
 	}
+	avg, err := EvaluateWith(ctx, t.exec, testSrc)
+	if err != nil {
+		return errors.Join(err, t.EMA.Restore())
+	}
 	if avg.Top1 < raw.Top1 {
-		t.EMA.Restore()
+		return t.EMA.Restore()
 	}
 	return nil
 }
@@ -243,7 +245,7 @@ type checkpoint struct {
 // SaveState writes the optimizer state and counters atomically to path.
 func (t *Trainer) SaveState(path string) error {
 	return writeAtomic(path, func(w io.Writer) error {
-		return gob.NewEncoder(w).Encode(checkpoint{Epoch: t.Epoch, Step: t.Step, Opt: t.Opt.State()})
+		return gob.NewEncoder(w).Encode(checkpoint{Epoch: t.Epoch, Step: t.Step, Opt: t.Opt.StateDict()})
 	})
 }
 

@@ -22,6 +22,7 @@ type Iterator interface {
 	Next() bool
 	Batch() (*tensor.Tensor, []int)
 	Err() error
+	Close() error
 }
 
 // Source yields one Iterator per epoch (data.Loader is one).
@@ -48,6 +49,7 @@ func EvaluateWith(ctx context.Context, e *graph.Executor, src Source) (Metrics, 
 	var c1, c5 int
 	var lossSum float64
 	it := src.Epoch(ctx, 0)
+	defer it.Close()
 	for it.Next() {
 		x, y := it.Batch()
 		out, err := e.Forward(x)

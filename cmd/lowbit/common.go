@@ -32,7 +32,7 @@ func (s loaderSource) Epoch(ctx context.Context, epoch int) train.Iterator {
 
 // evalSource returns a deterministic, unaugmented source over ds.
 func evalSource(ds *data.Dataset, batch int) (train.Source, error) {
-	l, err := data.NewLoader(ds, data.LoaderConfig{Batch: batch})
+	l, err := data.NewEvalLoader(ds, batch)
 	if err != nil {
 		return nil, err
 	}

@@ -1,0 +1,295 @@
+package kernels
+
+import "sync"
+
+// Depthwise convolution of one image: channel c of x is convolved with its
+// own KH×KW filter w[c] into channel c of y. g.C is the channel count; the
+// stride, pad and dilation fields of g apply as for Im2col. Work is spread
+// over channels with Parallel when it is large enough.
+//
+// Every channel is first copied into a scratch image that already holds
+// the padding, with each row split into SW phases (columns c ≡ p mod SW
+// stored contiguously). Every tap then reads a contiguous run of scratch
+// at a fixed offset from the output row's base, for any kernel size,
+// stride and dilation, and one row kernel (impl.dwRows: output row =
+// Σ_taps w·run) or dot kernel (impl.dwDot: per-tap Σ dy·run) does the
+// arithmetic. The input gradient is the same row kernel run, with flipped
+// taps, over dy spread onto a zero image at stride SH×SW.
+
+// dwGrain is the number of output values below which one goroutine does
+// all channels.
+const dwGrain = 1 << 14
+
+// DepthwiseConv overwrites y [C,OH,OW] with the depthwise convolution of
+// x [C,H,W] by w [C,KH,KW]. Positions outside the image read padValue.
+func DepthwiseConv(g *ConvGeom, x, w, y []float32, padValue float32) {
+	hw, khw, ohw := g.H*g.W, g.KH*g.KW, g.OH*g.OW
+	_ = x[g.C*hw-1]
+	_ = w[g.C*khw-1]
+	_ = y[g.C*ohw-1]
+	im := current.Load()
+	parallelChannels(g.C, ohw*khw, dwGrain, func(lo, hi int) {
+		sc := getDWScratch()
+		defer putDWScratch(sc)
+		lay := sc.layoutX(g)
+		for c := lo; c < hi; c++ {
+			lay.fill(im, sc.buf, x[c*hw:(c+1)*hw], g, padValue)
+			im.dwRows(y[c*ohw:(c+1)*ohw], sc.buf, sc.offs, w[c*khw:(c+1)*khw], g.OW, g.OH, lay.rowStep, g.OW)
+		}
+	})
+}
+
+// DepthwiseConvGradInput overwrites dx [C,H,W] with the gradient of the
+// depthwise convolution with respect to its input, given dy [C,OH,OW] and
+// the filters w [C,KH,KW].
+func DepthwiseConvGradInput(g *ConvGeom, dy, w, dx []float32) {
+	hw, khw, ohw := g.H*g.W, g.KH*g.KW, g.OH*g.OW
+	_ = dx[g.C*hw-1]
+	_ = w[g.C*khw-1]
+	_ = dy[g.C*ohw-1]
+	im := current.Load()
+	parallelChannels(g.C, ohw*khw, dwGrain, func(lo, hi int) {
+		sc := getDWScratch()
+		defer putDWScratch(sc)
+		wp := sc.layoutDY(g)
+		for c := lo; c < hi; c++ {
+			spreadDY(im, sc.buf, dy[c*ohw:(c+1)*ohw], g, wp)
+			im.dwRows(dx[c*hw:(c+1)*hw], sc.buf, sc.offs, w[c*khw:(c+1)*khw], g.W, g.H, wp, g.W)
+		}
+	})
+}
+
+// DepthwiseConvGradWeight adds to dw [C,KH,KW] the gradient of the
+// depthwise convolution with respect to its filters, given the input
+// x [C,H,W] (padded with padValue) and dy [C,OH,OW]. It accumulates, so
+// callers clear dw first when they want the gradient alone.
+func DepthwiseConvGradWeight(g *ConvGeom, x, dy, dw []float32, padValue float32) {
+	hw, khw, ohw := g.H*g.W, g.KH*g.KW, g.OH*g.OW
+	_ = x[g.C*hw-1]
+	_ = dw[g.C*khw-1]
+	_ = dy[g.C*ohw-1]
+	im := current.Load()
+	parallelChannels(g.C, ohw*khw, dwGrain, func(lo, hi int) {
+		sc := getDWScratch()
+		defer putDWScratch(sc)
+		lay := sc.layoutX(g)
+		for c := lo; c < hi; c++ {
+			lay.fill(im, sc.buf, x[c*hw:(c+1)*hw], g, padValue)
+			im.dwDot(sc.buf, dy[c*ohw:(c+1)*ohw], sc.offs, g.OW, g.OH, lay.rowStep, g.OW, dw[c*khw:(c+1)*khw])
+		}
+	})
+}
+
+// parallelChannels runs fn over channel ranges, in parallel when the work
+// (channels × perChannel) reaches minWork.
+func parallelChannels(channels, perChannel, minWork int, fn func(lo, hi int)) {
+	if channels*perChannel < minWork || channels < 2 {
+		fn(0, channels)
+		return
+	}
+	grain := max(1, minWork/max(perChannel, 1))
+	Parallel(channels, grain, fn)
+}
+
+// validRange returns the output index range [lo, hi) of one axis for which
+// the input index o*stride - pad + off lies inside [0, size).
+func validRange(out, stride, pad, off, size int) (lo, hi int) {
+	// o*stride >= pad-off  and  o*stride <= size-1+pad-off
+	lo = ceilDiv(pad-off, stride)
+	hi = floorDiv(size-1+pad-off, stride) + 1
+	lo = max(lo, 0)
+	hi = min(hi, out)
+	if hi < lo {
+		hi = lo
+	}
+	return lo, hi
+}
+
+func ceilDiv(a, b int) int {
+	if a >= 0 {
+		return (a + b - 1) / b
+	}
+	return -((-a) / b)
+}
+
+func floorDiv(a, b int) int {
+	if a >= 0 {
+		return a / b
+	}
+	return -((-a + b - 1) / b)
+}
+
+// dwScratch is one goroutine's padded channel image and tap offsets.
+type dwScratch struct {
+	buf  []float32
+	offs []int
+}
+
+var dwFree struct {
+	sync.Mutex
+	list []*dwScratch
+}
+
+func getDWScratch() *dwScratch {
+	dwFree.Lock()
+	defer dwFree.Unlock()
+	if n := len(dwFree.list); n > 0 {
+		sc := dwFree.list[n-1]
+		dwFree.list = dwFree.list[:n-1]
+		return sc
+	}
+	return new(dwScratch)
+}
+
+func putDWScratch(sc *dwScratch) {
+	dwFree.Lock()
+	dwFree.list = append(dwFree.list, sc)
+	dwFree.Unlock()
+}
+
+func (sc *dwScratch) grow(size, taps int) {
+	if cap(sc.buf) < size {
+		sc.buf = make([]float32, size)
+	}
+	sc.buf = sc.buf[:size]
+	if cap(sc.offs) < taps {
+		sc.offs = make([]int, taps)
+	}
+	sc.offs = sc.offs[:taps]
+}
+
+// xLayout describes the padded, phase-split copy of one input channel:
+// padded row r, column q = p + sw·j is stored at (r·sw + p)·wph + j.
+type xLayout struct {
+	rows, cols int // padded rows and columns the taps read
+	sw, wph    int // phases and phase-row length
+	rowStep    int // scratch distance between consecutive output rows
+}
+
+// layoutX sizes the scratch for g's input and sets the tap offsets.
+func (sc *dwScratch) layoutX(g *ConvGeom) xLayout {
+	l := xLayout{
+		rows: (g.OH-1)*g.SH + (g.KH-1)*g.DH + 1,
+		cols: (g.OW-1)*g.SW + (g.KW-1)*g.DW + 1,
+		sw:   g.SW,
+	}
+	l.wph = (l.cols + l.sw - 1) / l.sw
+	l.rowStep = g.SH * l.sw * l.wph
+	sc.grow(l.rows*l.sw*l.wph, g.KH*g.KW)
+	for ky := 0; ky < g.KH; ky++ {
+		for kx := 0; kx < g.KW; kx++ {
+			q := kx * g.DW
+			sc.offs[ky*g.KW+kx] = (ky*g.DH*l.sw+q%l.sw)*l.wph + q/l.sw
+		}
+	}
+	return l
+}
+
+// fill copies channel x (H×W) into buf with padding pad around it.
+func (l xLayout) fill(im *impl, buf, x []float32, g *ConvGeom, pad float32) {
+	// Input columns [ixlo, ixhi) land on padded columns [ixlo+PadL, ...).
+	ixlo := max(0, -g.PadL)
+	ixhi := min(g.W, l.cols-g.PadL)
+	for r := 0; r < l.rows; r++ {
+		row := buf[r*l.sw*l.wph : (r+1)*l.sw*l.wph]
+		iy := r - g.PadT
+		if iy < 0 || iy >= g.H || ixlo >= ixhi {
+			fill(row, pad)
+			continue
+		}
+		src := x[iy*g.W+ixlo : iy*g.W+ixhi]
+		q0 := ixlo + g.PadL
+		if l.sw == 1 {
+			fill(row[:q0], pad)
+			copy(row[q0:], src)
+			fill(row[q0+len(src):], pad)
+			continue
+		}
+		// Columns outside [q0, q0+len(src)) hold pad in every phase.
+		for p := 0; p < l.sw; p++ {
+			ph := row[p*l.wph : (p+1)*l.wph]
+			jlo := ceilDiv(q0-p, l.sw)
+			jhi := ceilDiv(q0+len(src)-p, l.sw)
+			fill(ph[:jlo], pad)
+			fill(ph[jhi:], pad)
+			im.gather(ph[jlo:jhi], src[jlo*l.sw+p-q0:], l.sw)
+		}
+	}
+}
+
+// layoutDY sizes the scratch for the spread gradient image (H+(KH-1)·DH
+// rows of W+(KW-1)·DW) and sets flipped tap offsets; it returns the row
+// length.
+func (sc *dwScratch) layoutDY(g *ConvGeom) int {
+	hp := g.H + (g.KH-1)*g.DH
+	wp := g.W + (g.KW-1)*g.DW
+	sc.grow(hp*wp, g.KH*g.KW)
+	for ky := 0; ky < g.KH; ky++ {
+		for kx := 0; kx < g.KW; kx++ {
+			sc.offs[ky*g.KW+kx] = (g.KH-1-ky)*g.DH*wp + (g.KW-1-kx)*g.DW
+		}
+	}
+	return wp
+}
+
+// spreadDY writes dy (OH×OW) into the zeroed scratch at row
+// oy·SH + (KH-1)·DH - PadT and column ox·SW + (KW-1)·DW - PadL, dropping
+// positions that fall outside it.
+func spreadDY(im *impl, buf, dy []float32, g *ConvGeom, wp int) {
+	clear(buf)
+	hp := len(buf) / wp
+	r0 := (g.KH-1)*g.DH - g.PadT
+	c0 := (g.KW-1)*g.DW - g.PadL
+	oxlo := max(0, ceilDiv(-c0, g.SW))
+	oxhi := min(g.OW, floorDiv(wp-1-c0, g.SW)+1)
+	if oxlo >= oxhi {
+		return
+	}
+	for oy := 0; oy < g.OH; oy++ {
+		r := oy*g.SH + r0
+		if r < 0 || r >= hp {
+			continue
+		}
+		src := dy[oy*g.OW+oxlo : oy*g.OW+oxhi]
+		dst := buf[r*wp+oxlo*g.SW+c0:]
+		if g.SW == 1 {
+			copy(dst, src)
+			continue
+		}
+		im.spread(dst, src, g.SW)
+	}
+}
+
+// dwRowsGeneric sets dst[r·dstStep+i] = Σ_t w[t]·src[r·srcStep+offs[t]+i]
+// for i < n and r < rows.
+func dwRowsGeneric(dst, src []float32, offs []int, w []float32, n, rows, srcStep, dstStep int) {
+	w = w[:len(offs)]
+	for r := 0; r < rows; r++ {
+		d := dst[r*dstStep : r*dstStep+n]
+		clear(d)
+		for t, o := range offs {
+			wv := w[t]
+			s := src[r*srcStep+o : r*srcStep+o+n]
+			for i := range d {
+				d[i] += wv * s[i]
+			}
+		}
+	}
+}
+
+// dwDotGeneric adds Σ_r Σ_i dy[r·dyStep+i]·src[r·srcStep+offs[t]+i] to
+// out[t] for every tap t.
+func dwDotGeneric(src, dy []float32, offs []int, n, rows, srcStep, dyStep int, out []float32) {
+	out = out[:len(offs)]
+	for t, o := range offs {
+		var acc float32
+		for r := 0; r < rows; r++ {
+			s := src[r*srcStep+o : r*srcStep+o+n]
+			d := dy[r*dyStep : r*dyStep+n]
+			for i, v := range d {
+				acc += v * s[i]
+			}
+		}
+		out[t] += acc
+	}
+}

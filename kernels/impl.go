@@ -1,0 +1,89 @@
+package kernels
+
+import (
+	"fmt"
+	"os"
+	"sync/atomic"
+)
+
+// impl is one instruction-set implementation: the SGEMM micro-kernel with
+// its tile and cache-block sizes, and the vector helpers.
+type impl struct {
+	name string
+	// mr×nr is the register tile; kc, mc and nc are the cache blocks
+	// (mc a multiple of mr, nc a multiple of nr).
+	mr, nr     int
+	kc, mc, nc int
+	// kernel sets the mr'×nr' tile at c (row stride ldc) to
+	// alpha·Ap·Bp + beta·C, where Ap is a packed mr-row panel and Bp a
+	// packed nr-column panel of depth k; beta == 0 ignores the old C.
+	kernel func(k int, ap, bp, c []float32, ldc int, alpha, beta float32, rows, cols int)
+
+	axpy  func(alpha float32, x, y []float32)
+	scale func(alpha float32, x []float32)
+	add   func(dst, a, b []float32)
+	dot   func(x, y []float32) float32
+
+	// Depthwise convolution row and dot kernels (see depthwise.go).
+	dwRows func(dst, src []float32, offs []int, w []float32, n, rows, srcStep, dstStep int)
+	dwDot  func(src, dy []float32, offs []int, n, rows, srcStep, dyStep int, out []float32)
+	// gather sets dst[i] = src[i·stride]; spread sets dst[i·stride] =
+	// src[i] in a zeroed dst (in-between elements may be rewritten as 0).
+	gather func(dst, src []float32, stride int)
+	spread func(dst, src []float32, stride int)
+}
+
+var genericImpl = &impl{
+	name: "generic",
+	mr:   4, nr: 8,
+	kc: 256, mc: 128, nc: 2048,
+	kernel: kernelGeneric,
+	axpy:   axpyGeneric,
+	scale:  scaleGeneric,
+	add:    addGeneric,
+	dot:    dotGeneric,
+	dwRows: dwRowsGeneric,
+	dwDot:  dwDotGeneric,
+	gather: gather,
+	spread: scatterAdd,
+}
+
+// impls lists the implementations usable on this CPU, best last; it is
+// filled by init functions of the architecture files.
+var impls = []*impl{genericImpl}
+
+var current atomic.Pointer[impl]
+
+func init() {
+	current.Store(impls[len(impls)-1])
+	if v := os.Getenv("LOWBIT_KERNELS"); v != "" {
+		// An unknown or unsupported value keeps the best implementation.
+		_ = SetImpl(v)
+	}
+}
+
+// Impl names the implementation in use: "generic", "avx2" or "avx512".
+func Impl() string { return current.Load().name }
+
+// Impls lists the implementations this CPU supports, slowest first.
+func Impls() []string {
+	names := make([]string, len(impls))
+	for i, im := range impls {
+		names[i] = im.name
+	}
+	return names
+}
+
+// SetImpl selects the implementation by name ("generic", "avx2" or
+// "avx512"). The environment variable LOWBIT_KERNELS does the same at
+// start-up. It returns an error if the CPU lacks the instructions; calls
+// already running finish with the implementation they started with.
+func SetImpl(name string) error {
+	for _, im := range impls {
+		if im.name == name {
+			current.Store(im)
+			return nil
+		}
+	}
+	return fmt.Errorf("kernels: implementation %q is not available on this CPU (have %v)", name, Impls())
+}

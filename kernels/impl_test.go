@@ -1,0 +1,36 @@
+package kernels
+
+import "testing"
+
+// testImpls lists the implementations this CPU can run.
+func testImpls() []string { return Impls() }
+
+// useImpl switches to impl for one test and returns the restore func.
+func useImpl(t *testing.T, name string) func() {
+	t.Helper()
+	prev := Impl()
+	if err := SetImpl(name); err != nil {
+		t.Fatal(err)
+	}
+	return func() {
+		if err := SetImpl(prev); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+func TestSetImpl(t *testing.T) {
+	if err := SetImpl("no-such-isa"); err == nil {
+		t.Fatal("SetImpl accepted an unknown name")
+	}
+	for _, name := range Impls() {
+		restore := useImpl(t, name)
+		if Impl() != name {
+			t.Fatalf("Impl() = %q after SetImpl(%q)", Impl(), name)
+		}
+		restore()
+	}
+	if Impls()[0] != "generic" {
+		t.Fatalf("Impls()[0] = %q, want generic", Impls()[0])
+	}
+}

@@ -1,0 +1,77 @@
+//go:build amd64
+
+package kernels
+
+//go:noescape
+func axpy512(alpha float32, x, y []float32)
+
+//go:noescape
+func scale512(alpha float32, x []float32)
+
+//go:noescape
+func add512(dst, a, b []float32)
+
+//go:noescape
+func dot512(x, y []float32) float32
+
+//go:noescape
+func dwRows512(dst, src *float32, offs *int, w *float32, taps, n, rows, srcStep, dstStep int)
+
+//go:noescape
+func dwDot512(src, dy *float32, offs *int, taps, n, rows, srcStep, dyStep int, out *float32)
+
+// dwRowsAVX512 checks bounds once and runs the assembly row kernel.
+func dwRowsAVX512(dst, src []float32, offs []int, w []float32, n, rows, srcStep, dstStep int) {
+	if n <= 0 || rows <= 0 || len(offs) == 0 {
+		dwRowsGeneric(dst, src, offs, w, n, rows, srcStep, dstStep)
+		return
+	}
+	_ = dst[(rows-1)*dstStep+n-1]
+	_ = w[len(offs)-1]
+	last := (rows-1)*srcStep + n - 1
+	for _, o := range offs {
+		_ = src[o+last]
+	}
+	dwRows512(&dst[0], &src[0], &offs[0], &w[0], len(offs), n, rows, srcStep, dstStep)
+}
+
+// dwDotAVX512 checks bounds once and runs the assembly dot kernel.
+func dwDotAVX512(src, dy []float32, offs []int, n, rows, srcStep, dyStep int, out []float32) {
+	if n <= 0 || rows <= 0 || len(offs) == 0 {
+		return
+	}
+	_ = dy[(rows-1)*dyStep+n-1]
+	_ = out[len(offs)-1]
+	last := (rows-1)*srcStep + n - 1
+	for _, o := range offs {
+		_ = src[o+last]
+	}
+	dwDot512(&src[0], &dy[0], &offs[0], len(offs), n, rows, srcStep, dyStep, &out[0])
+}
+
+//go:noescape
+func gather2x512(dst, src *float32, n int)
+
+//go:noescape
+func spread2x512(dst, src *float32, n int)
+
+// gatherAVX512 is gather with a vector path for stride 2.
+func gatherAVX512(dst, src []float32, stride int) {
+	if stride != 2 || len(dst) < 8 {
+		gather(dst, src, stride)
+		return
+	}
+	_ = src[2*len(dst)-2]
+	gather2x512(&dst[0], &src[0], len(dst))
+}
+
+// spreadAVX512 writes src[i] to dst[i*stride] (dst zeroed beforehand),
+// with a vector path for stride 2.
+func spreadAVX512(dst, src []float32, stride int) {
+	if stride != 2 || len(src) < 8 {
+		scatterAdd(dst, src, stride)
+		return
+	}
+	_ = dst[2*len(src)-2]
+	spread2x512(&dst[0], &src[0], len(src))
+}

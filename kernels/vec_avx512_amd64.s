@@ -1,0 +1,203 @@
+//go:build amd64
+
+#include "textflag.h"
+
+// Vector helpers for AVX-512: 64 floats per main-loop step, 16 per
+// second-loop step, and a masked final step for the remainder.
+
+// tailMask sets K1 to the low CX bits (CX < 16). Clobbers AX.
+#define TAILMASK \
+	MOVL $1, AX \
+	SHLL CX, AX \
+	DECL AX \
+	KMOVW AX, K1
+
+// func axpy512(alpha float32, x, y []float32)
+TEXT ·axpy512(SB), NOSPLIT, $0-56
+	VBROADCASTSS alpha+0(FP), Z0
+	MOVQ x_base+8(FP), SI
+	MOVQ x_len+16(FP), CX
+	MOVQ y_base+32(FP), DI
+axpy64:
+	CMPQ CX, $64
+	JL axpy16
+	VMOVUPS (SI), Z1
+	VMOVUPS 64(SI), Z2
+	VMOVUPS 128(SI), Z3
+	VMOVUPS 192(SI), Z4
+	VFMADD213PS (DI), Z0, Z1
+	VFMADD213PS 64(DI), Z0, Z2
+	VFMADD213PS 128(DI), Z0, Z3
+	VFMADD213PS 192(DI), Z0, Z4
+	VMOVUPS Z1, (DI)
+	VMOVUPS Z2, 64(DI)
+	VMOVUPS Z3, 128(DI)
+	VMOVUPS Z4, 192(DI)
+	ADDQ $256, SI
+	ADDQ $256, DI
+	SUBQ $64, CX
+	JMP axpy64
+axpy16:
+	CMPQ CX, $16
+	JL axpytail
+	VMOVUPS (SI), Z1
+	VFMADD213PS (DI), Z0, Z1
+	VMOVUPS Z1, (DI)
+	ADDQ $64, SI
+	ADDQ $64, DI
+	SUBQ $16, CX
+	JMP axpy16
+axpytail:
+	TESTQ CX, CX
+	JZ axpydone
+	TAILMASK
+	VMOVUPS.Z (SI), K1, Z1
+	VMOVUPS.Z (DI), K1, Z2
+	VFMADD231PS Z1, Z0, Z2
+	VMOVUPS Z2, K1, (DI)
+axpydone:
+	VZEROUPPER
+	RET
+
+// func scale512(alpha float32, x []float32)
+TEXT ·scale512(SB), NOSPLIT, $0-32
+	VBROADCASTSS alpha+0(FP), Z0
+	MOVQ x_base+8(FP), DI
+	MOVQ x_len+16(FP), CX
+scale64:
+	CMPQ CX, $64
+	JL scale16
+	VMULPS (DI), Z0, Z1
+	VMULPS 64(DI), Z0, Z2
+	VMULPS 128(DI), Z0, Z3
+	VMULPS 192(DI), Z0, Z4
+	VMOVUPS Z1, (DI)
+	VMOVUPS Z2, 64(DI)
+	VMOVUPS Z3, 128(DI)
+	VMOVUPS Z4, 192(DI)
+	ADDQ $256, DI
+	SUBQ $64, CX
+	JMP scale64
+scale16:
+	CMPQ CX, $16
+	JL scaletail
+	VMULPS (DI), Z0, Z1
+	VMOVUPS Z1, (DI)
+	ADDQ $64, DI
+	SUBQ $16, CX
+	JMP scale16
+scaletail:
+	TESTQ CX, CX
+	JZ scaledone
+	TAILMASK
+	VMOVUPS.Z (DI), K1, Z1
+	VMULPS Z1, Z0, Z1
+	VMOVUPS Z1, K1, (DI)
+scaledone:
+	VZEROUPPER
+	RET
+
+// func add512(dst, a, b []float32)
+TEXT ·add512(SB), NOSPLIT, $0-72
+	MOVQ dst_base+0(FP), DI
+	MOVQ dst_len+8(FP), CX
+	MOVQ a_base+24(FP), SI
+	MOVQ b_base+48(FP), DX
+add64:
+	CMPQ CX, $64
+	JL add16
+	VMOVUPS (SI), Z1
+	VMOVUPS 64(SI), Z2
+	VMOVUPS 128(SI), Z3
+	VMOVUPS 192(SI), Z4
+	VADDPS (DX), Z1, Z1
+	VADDPS 64(DX), Z2, Z2
+	VADDPS 128(DX), Z3, Z3
+	VADDPS 192(DX), Z4, Z4
+	VMOVUPS Z1, (DI)
+	VMOVUPS Z2, 64(DI)
+	VMOVUPS Z3, 128(DI)
+	VMOVUPS Z4, 192(DI)
+	ADDQ $256, SI
+	ADDQ $256, DX
+	ADDQ $256, DI
+	SUBQ $64, CX
+	JMP add64
+add16:
+	CMPQ CX, $16
+	JL addtail
+	VMOVUPS (SI), Z1
+	VADDPS (DX), Z1, Z1
+	VMOVUPS Z1, (DI)
+	ADDQ $64, SI
+	ADDQ $64, DX
+	ADDQ $64, DI
+	SUBQ $16, CX
+	JMP add16
+addtail:
+	TESTQ CX, CX
+	JZ adddone
+	TAILMASK
+	VMOVUPS.Z (SI), K1, Z1
+	VMOVUPS.Z (DX), K1, Z2
+	VADDPS Z2, Z1, Z1
+	VMOVUPS Z1, K1, (DI)
+adddone:
+	VZEROUPPER
+	RET
+
+// func dot512(x, y []float32) float32
+TEXT ·dot512(SB), NOSPLIT, $0-52
+	MOVQ x_base+0(FP), SI
+	MOVQ x_len+8(FP), CX
+	MOVQ y_base+24(FP), DI
+	VPXORD Z0, Z0, Z0
+	VPXORD Z1, Z1, Z1
+	VPXORD Z2, Z2, Z2
+	VPXORD Z3, Z3, Z3
+dot64:
+	CMPQ CX, $64
+	JL dot16
+	VMOVUPS (SI), Z4
+	VMOVUPS 64(SI), Z5
+	VMOVUPS 128(SI), Z6
+	VMOVUPS 192(SI), Z7
+	VFMADD231PS (DI), Z4, Z0
+	VFMADD231PS 64(DI), Z5, Z1
+	VFMADD231PS 128(DI), Z6, Z2
+	VFMADD231PS 192(DI), Z7, Z3
+	ADDQ $256, SI
+	ADDQ $256, DI
+	SUBQ $64, CX
+	JMP dot64
+dot16:
+	CMPQ CX, $16
+	JL dottail
+	VMOVUPS (SI), Z4
+	VFMADD231PS (DI), Z4, Z0
+	ADDQ $64, SI
+	ADDQ $64, DI
+	SUBQ $16, CX
+	JMP dot16
+dottail:
+	TESTQ CX, CX
+	JZ dotsum
+	TAILMASK
+	VMOVUPS.Z (SI), K1, Z4
+	VMOVUPS.Z (DI), K1, Z5
+	VFMADD231PS Z5, Z4, Z1
+dotsum:
+	VADDPS Z1, Z0, Z0
+	VADDPS Z3, Z2, Z2
+	VADDPS Z2, Z0, Z0
+	VEXTRACTF32X8 $1, Z0, Y1
+	VADDPS Y1, Y0, Y0
+	VEXTRACTF128 $1, Y0, X1
+	VADDPS X1, X0, X0
+	VMOVHLPS X0, X0, X1
+	VADDPS X1, X0, X0
+	VMOVSHDUP X0, X1
+	VADDSS X1, X0, X0
+	MOVSS X0, ret+48(FP)
+	VZEROUPPER
+	RET

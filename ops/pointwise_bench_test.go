@@ -1,0 +1,45 @@
+package ops
+
+import (
+	"math/rand"
+	"testing"
+
+	"lowbit/graph"
+	"lowbit/internal/gradcheck"
+	"lowbit/tensor"
+)
+
+// benchForwardBackward times one forward and backward of op on inputs of
+// the given shapes (a MobileNet-sized activation: 32×64×28×28).
+func benchForwardBackward(b *testing.B, op graph.Op, shapes ...[]int) {
+	rng := rand.New(rand.NewSource(1))
+	in := make([]*tensor.Tensor, len(shapes))
+	for i, s := range shapes {
+		in[i] = gradcheck.Rand(rng, s...)
+	}
+	c := graph.NewContext(true, 1)
+	out, err := op.Forward(c, in)
+	if err != nil {
+		b.Fatal(err)
+	}
+	dy := []*tensor.Tensor{gradcheck.Rand(rng, out[0].Shape...)}
+	if _, err := op.Backward(c, in, out, dy); err != nil { // allocate the gradient buffers
+		b.Fatal(err)
+	}
+	b.SetBytes(int64(4 * out[0].Len()))
+	b.ResetTimer()
+	for b.Loop() {
+		out, _ = op.Forward(c, in)
+		if _, err := op.Backward(c, in, out, dy); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+var benchAct = []int{32, 64, 28, 28}
+
+func BenchmarkHardSwish(b *testing.B) { benchForwardBackward(b, HardSwish{}, benchAct) }
+func BenchmarkRelu(b *testing.B)      { benchForwardBackward(b, Relu{}, benchAct) }
+func BenchmarkAddSame(b *testing.B)   { benchForwardBackward(b, Add{}, benchAct, benchAct) }
+func BenchmarkMulSE(b *testing.B)     { benchForwardBackward(b, Mul{}, benchAct, []int{32, 64, 1, 1}) }
+func BenchmarkAddBias(b *testing.B)   { benchForwardBackward(b, Add{}, benchAct, []int{1, 64, 1, 1}) }
