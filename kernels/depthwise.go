@@ -123,6 +123,7 @@ func floorDiv(a, b int) int {
 type dwScratch struct {
 	buf  []float32
 	offs []int
+	span []int
 }
 
 var dwFree struct {
@@ -164,6 +165,10 @@ type xLayout struct {
 	rows, cols int // padded rows and columns the taps read
 	sw, wph    int // phases and phase-row length
 	rowStep    int // scratch distance between consecutive output rows
+	// Input columns [ixlo, ixhi) land on padded columns from q0 on; span
+	// holds, per phase, the range of phase columns they fill.
+	ixlo, ixhi, q0 int
+	span           []int
 }
 
 // layoutX sizes the scratch for g's input and sets the tap offsets.
@@ -175,7 +180,18 @@ func (sc *dwScratch) layoutX(g *ConvGeom) xLayout {
 	}
 	l.wph = (l.cols + l.sw - 1) / l.sw
 	l.rowStep = g.SH * l.sw * l.wph
+	l.ixlo = max(0, -g.PadL)
+	l.ixhi = min(g.W, l.cols-g.PadL)
+	l.q0 = l.ixlo + g.PadL
 	sc.grow(l.rows*l.sw*l.wph, g.KH*g.KW)
+	if cap(sc.span) < 2*l.sw {
+		sc.span = make([]int, 2*l.sw)
+	}
+	l.span = sc.span[:2*l.sw]
+	for p := 0; p < l.sw; p++ {
+		l.span[2*p] = max(0, ceilDiv(l.q0-p, l.sw))
+		l.span[2*p+1] = max(l.span[2*p], ceilDiv(l.q0+l.ixhi-l.ixlo-p, l.sw))
+	}
 	for ky := 0; ky < g.KH; ky++ {
 		for kx := 0; kx < g.KW; kx++ {
 			q := kx * g.DW
@@ -187,33 +203,54 @@ func (sc *dwScratch) layoutX(g *ConvGeom) xLayout {
 
 // fill copies channel x (H×W) into buf with padding pad around it.
 func (l xLayout) fill(im *impl, buf, x []float32, g *ConvGeom, pad float32) {
-	// Input columns [ixlo, ixhi) land on padded columns [ixlo+PadL, ...).
-	ixlo := max(0, -g.PadL)
-	ixhi := min(g.W, l.cols-g.PadL)
 	for r := 0; r < l.rows; r++ {
 		row := buf[r*l.sw*l.wph : (r+1)*l.sw*l.wph]
 		iy := r - g.PadT
-		if iy < 0 || iy >= g.H || ixlo >= ixhi {
+		if iy < 0 || iy >= g.H || l.ixlo >= l.ixhi {
 			fill(row, pad)
 			continue
 		}
-		src := x[iy*g.W+ixlo : iy*g.W+ixhi]
-		q0 := ixlo + g.PadL
+		src := x[iy*g.W+l.ixlo : iy*g.W+l.ixhi]
 		if l.sw == 1 {
-			fill(row[:q0], pad)
-			copy(row[q0:], src)
-			fill(row[q0+len(src):], pad)
+			fill(row[:l.q0], pad)
+			copy(row[l.q0:], src)
+			fill(row[l.q0+len(src):], pad)
 			continue
 		}
-		// Columns outside [q0, q0+len(src)) hold pad in every phase.
+		// Phase p holds data in [span[2p], span[2p+1]) and pad elsewhere.
 		for p := 0; p < l.sw; p++ {
 			ph := row[p*l.wph : (p+1)*l.wph]
-			jlo := ceilDiv(q0-p, l.sw)
-			jhi := ceilDiv(q0+len(src)-p, l.sw)
-			fill(ph[:jlo], pad)
-			fill(ph[jhi:], pad)
-			im.gather(ph[jlo:jhi], src[jlo*l.sw+p-q0:], l.sw)
+			fill(ph[:l.span[2*p]], pad)
+			fill(ph[l.span[2*p+1]:], pad)
 		}
+		if l.sw == 2 {
+			// src[0] lands in phase q0%2 at column q0/2.
+			ph0, ph1 := row[:l.wph], row[l.wph:]
+			if l.q0%2 == 0 {
+				im.deint2(ph0[l.q0/2:], ph1[l.q0/2:], src)
+			} else {
+				im.deint2(ph1[l.q0/2:], ph0[l.q0/2+1:], src)
+			}
+			continue
+		}
+		for p := 0; p < l.sw; p++ {
+			ph := row[p*l.wph : (p+1)*l.wph]
+			jlo := l.span[2*p]
+			gather(ph[jlo:l.span[2*p+1]], src[jlo*l.sw+p-l.q0:], l.sw)
+		}
+	}
+}
+
+// deint2Generic sets even[i] = src[2i] and odd[i] = src[2i+1].
+func deint2Generic(even, odd, src []float32) {
+	even = even[:(len(src)+1)/2]
+	odd = odd[:len(src)/2]
+	for i := range odd {
+		even[i] = src[2*i]
+		odd[i] = src[2*i+1]
+	}
+	if len(src)%2 == 1 {
+		even[len(even)-1] = src[len(src)-1]
 	}
 }
 

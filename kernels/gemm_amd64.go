@@ -19,8 +19,8 @@ var avx2Impl = &impl{
 	dot:    dotGeneric,
 	dwRows: dwRowsGeneric,
 	dwDot:  dwDotGeneric,
-	gather: gather,
 	spread: scatterAdd,
+	deint2: deint2Generic,
 }
 
 var avx512Impl = &impl{
@@ -34,8 +34,8 @@ var avx512Impl = &impl{
 	dot:    dot512,
 	dwRows: dwRowsAVX512,
 	dwDot:  dwDotAVX512,
-	gather: gatherAVX512,
 	spread: spreadAVX512,
+	deint2: deint2AVX512,
 }
 
 func init() {

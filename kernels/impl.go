@@ -27,10 +27,11 @@ type impl struct {
 	// Depthwise convolution row and dot kernels (see depthwise.go).
 	dwRows func(dst, src []float32, offs []int, w []float32, n, rows, srcStep, dstStep int)
 	dwDot  func(src, dy []float32, offs []int, n, rows, srcStep, dyStep int, out []float32)
-	// gather sets dst[i] = src[i·stride]; spread sets dst[i·stride] =
-	// src[i] in a zeroed dst (in-between elements may be rewritten as 0).
-	gather func(dst, src []float32, stride int)
+	// spread sets dst[i·stride] = src[i] in a zeroed dst (in-between
+	// elements may be rewritten as 0).
 	spread func(dst, src []float32, stride int)
+	// deint2 splits src into even[i] = src[2i] and odd[i] = src[2i+1].
+	deint2 func(even, odd, src []float32)
 }
 
 var genericImpl = &impl{
@@ -44,8 +45,8 @@ var genericImpl = &impl{
 	dot:    dotGeneric,
 	dwRows: dwRowsGeneric,
 	dwDot:  dwDotGeneric,
-	gather: gather,
 	spread: scatterAdd,
+	deint2: deint2Generic,
 }
 
 // impls lists the implementations usable on this CPU, best last; it is

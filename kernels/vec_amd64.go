@@ -50,20 +50,7 @@ func dwDotAVX512(src, dy []float32, offs []int, n, rows, srcStep, dyStep int, ou
 }
 
 //go:noescape
-func gather2x512(dst, src *float32, n int)
-
-//go:noescape
 func spread2x512(dst, src *float32, n int)
-
-// gatherAVX512 is gather with a vector path for stride 2.
-func gatherAVX512(dst, src []float32, stride int) {
-	if stride != 2 || len(dst) < 8 {
-		gather(dst, src, stride)
-		return
-	}
-	_ = src[2*len(dst)-2]
-	gather2x512(&dst[0], &src[0], len(dst))
-}
 
 // spreadAVX512 writes src[i] to dst[i*stride] (dst zeroed beforehand),
 // with a vector path for stride 2.
@@ -74,4 +61,18 @@ func spreadAVX512(dst, src []float32, stride int) {
 	}
 	_ = dst[2*len(src)-2]
 	spread2x512(&dst[0], &src[0], len(src))
+}
+
+//go:noescape
+func deint2x512(even, odd, src *float32, n int)
+
+// deint2AVX512 splits src into its even- and odd-indexed elements.
+func deint2AVX512(even, odd, src []float32) {
+	if len(src) < 16 {
+		deint2Generic(even, odd, src)
+		return
+	}
+	_ = even[(len(src)+1)/2-1]
+	_ = odd[len(src)/2-1]
+	deint2x512(&even[0], &odd[0], &src[0], len(src))
 }

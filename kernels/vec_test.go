@@ -67,21 +67,27 @@ func BenchmarkAxpy(b *testing.B) {
 	}
 }
 
-func TestGatherSpread(t *testing.T) {
+func TestDeinterleaveSpread(t *testing.T) {
 	rng := rand.New(rand.NewPCG(13, 14))
 	for _, im := range impls {
-		for _, stride := range []int{1, 2, 3} {
-			for n := 0; n <= 40; n++ {
-				src := randSlice(rng, max(stride*n, 1))
-				dst := randSlice(rng, n+1)
-				want := append([]float32(nil), dst...)
-				for i := 0; i < n; i++ {
-					want[i] = src[i*stride]
+		for n := 0; n <= 70; n++ {
+			src := randSlice(rng, n)
+			even := randSlice(rng, (n+1)/2+1)
+			odd := randSlice(rng, n/2+1)
+			wantEven := append([]float32(nil), even...)
+			wantOdd := append([]float32(nil), odd...)
+			for i, v := range src {
+				if i%2 == 0 {
+					wantEven[i/2] = v
+				} else {
+					wantOdd[i/2] = v
 				}
-				// Give gather exactly the source it may read.
-				im.gather(dst[:n], src[:max((n-1)*stride+1, 0)], stride)
-				closeEnough(t, fmt.Sprintf("%s gather stride %d n %d", im.name, stride, n), dst, want, 0)
+			}
+			im.deint2(even, odd, src)
+			closeEnough(t, fmt.Sprintf("%s deint2 even n %d", im.name, n), even, wantEven, 0)
+			closeEnough(t, fmt.Sprintf("%s deint2 odd n %d", im.name, n), odd, wantOdd, 0)
 
+			for _, stride := range []int{1, 2, 3} {
 				in := randSlice(rng, n)
 				out := make([]float32, max((n-1)*stride+1, 0)+1)
 				out[len(out)-1] = 42

@@ -17,11 +17,18 @@ func checkFinite(x []float32) error {
 	return nil
 }
 
-// joinFloats formats values compactly (4 significant digits).
+// joinFloats formats values compactly (4 significant digits); more than 8
+// values are shown as the first 4, "…" and the last 2.
 func joinFloats(v []float32) string {
-	s := make([]string, len(v))
+	var s []string
 	for i, x := range v {
-		s[i] = strconv.FormatFloat(float64(x), 'g', 4, 32)
+		if len(v) > 8 && i >= 4 && i < len(v)-2 {
+			if i == 4 {
+				s = append(s, "…")
+			}
+			continue
+		}
+		s = append(s, strconv.FormatFloat(float64(x), 'g', 4, 32))
 	}
 	return strings.Join(s, ",")
 }

@@ -99,7 +99,7 @@ type OLAQ struct {
 	Momentum float64
 	// T is the threshold; Max the largest magnitude (8-bit outlier range).
 	T, Max float32
-	// Batches counts the batches Observe tracked.
+	// Batches counts the fits and observed batches; 0 means unfitted.
 	Batches int
 	// Stats accumulates over Forward calls (ResetStats clears it).
 	Stats OLAQStats
@@ -219,6 +219,7 @@ func (q *OLAQ) threshold(x []float32) (t, mx float32) {
 // Fit sets T and Max from x directly (weights).
 func (q *OLAQ) Fit(x []float32) {
 	q.T, q.Max = q.threshold(x)
+	q.Batches = 1
 }
 
 // Observe updates the tracked T and Max with one batch (activations):
@@ -260,6 +261,9 @@ func (q *OLAQ) outlier(a float32) float32 {
 func (q *OLAQ) Forward(x, y []float32) error {
 	if len(x) != len(y) {
 		return fmt.Errorf("quant: OLAQ forward: input has %d values, output %d", len(x), len(y))
+	}
+	if q.Batches == 0 {
+		return fmt.Errorf("quant: OLAQ used before Fit or Observe (no threshold)")
 	}
 	m := q.m()
 	delta := q.T / float32(m)

@@ -22,14 +22,18 @@ import (
 // Even L gives the levels {±r_0..±r_{H−1}}; odd L gives {0, ±r_1..±r_{H−1}}
 // (cluster 0 is the zero cluster). L = 2 gives ±RMS(w).
 //
+// The first fit searches from the equal-population partition and from an
+// exact block-level optimum (see fitSorted); on inputs of up to a few
+// hundred weights that optimum is exhaustive.
+//
 // A WEQ keeps its boundaries between fits, so refitting after a weight
 // update (fine-tuning, §2.8) starts from the previous partition. With
 // PerChannel the weights are viewed as [C, N/C] (output channel first), each
 // channel is divided by its RMS, one shared set of levels is fitted on the
 // pooled normalized weights and channel c's levels are Scales[c]·(±r_k).
-// Because S is scale-invariant in its argmax, per-channel clustering without
-// a shared level set would change nothing; sharing is what the normalization
-// is for.
+// (The argmax of S is scale-invariant, so normalizing would be pointless for
+// independent per-channel fits: the normalization is what lets channels
+// share one level set.)
 type WEQ struct {
 	// L is the level count (≥ 2), normally 2^bits.
 	L int
@@ -280,7 +284,7 @@ const weqDPBudget = 4 << 20
 // then refines at full resolution.
 func (st *weqState) coldBounds(h, n int) []int {
 	blocks := n
-	if h*n*n > weqDPBudget {
+	if float64(h)*float64(n)*float64(n) > weqDPBudget {
 		t := int(math.Sqrt(float64(weqDPBudget)/float64(h))) / h
 		blocks = h * max(t, 1)
 		if blocks > n {
@@ -320,7 +324,10 @@ func (st *weqState) coldBounds(h, n int) []int {
 	return b
 }
 
-// setLevels computes representatives and thresholds from Bounds.
+// setLevels computes representatives and thresholds from Bounds. When a
+// boundary splits equal magnitudes, the threshold maps all of them to the
+// upper cluster (the representatives stay the RMS of the clusters as
+// searched).
 func (q *WEQ) setLevels(s []float64) {
 	h := len(q.Bounds)
 	q.Reps = slices.Grow(q.Reps[:0], h)[:h]
@@ -443,9 +450,9 @@ func (q *WEQ) Mask(x, m []float32) error {
 // PerChannel), nil before Fit.
 func (q *WEQ) Levels() []float32 {
 	var lv []float32
-	for k, r := range q.Reps {
-		if k == 0 && q.L%2 == 1 {
-			lv = append(lv, 0)
+	for _, r := range q.Reps {
+		if r == 0 {
+			lv = append(lv, 0) // the zero cluster
 			continue
 		}
 		lv = append(lv, -r, r)
@@ -462,21 +469,9 @@ func (q *WEQ) Describe() string {
 		b.WriteString(" per-channel(rms-normalized)")
 	}
 	if len(q.Reps) > 0 {
-		fmt.Fprintf(&b, " ±{%s}", joinFloats(magnitudes(q)))
+		fmt.Fprintf(&b, " ±{%s}", joinFloats(q.Reps))
 	}
 	return b.String()
-}
-
-func magnitudes(q *WEQ) []float32 {
-	var m []float32
-	for k, r := range q.Reps {
-		if k == 0 && q.L%2 == 1 {
-			m = append(m, 0)
-			continue
-		}
-		m = append(m, r)
-	}
-	return m
 }
 
 // WeightedEntropy returns S (methods.md §2.3) of w under the partition given

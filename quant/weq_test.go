@@ -170,7 +170,7 @@ func TestWEQTwoLevelsIsPlusMinusRMS(t *testing.T) {
 
 func TestWEQWarmStart(t *testing.T) {
 	rng := rand.New(rand.NewSource(4))
-	w := randWeights(rng, 3000, 0)
+	w := randWeights(rng, 600, 0)
 	q, _ := NewWEQ(8, false)
 	if err := q.Fit(w, 1); err != nil {
 		t.Fatal(err)

@@ -8,11 +8,7 @@ import (
 )
 
 func reluBatch(rng *rand.Rand, n int, scale float64) []float32 {
-	x := make([]float32, n)
-	for i := range x {
-		x[i] = float32(scale * rng.NormFloat64() * math.Exp(0.7*rng.NormFloat64()))
-	}
-	return x
+	return heavyTailed(rng, n, scale, 0.7, 0)
 }
 
 // bruteLogScore scores (h, f) by assigning every value to its level

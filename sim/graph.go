@@ -58,11 +58,16 @@ var stopsChain = map[string]bool{"Conv": true, "Gemm": true, "MatMul": true, "Ad
 	"Mul": true, "Div": true, "Concat": true, "Softmax": true}
 
 // chainEnd follows v through single-consumer unary nodes and returns the
-// value a layer effectively writes back.
-func chainEnd(g *graph.Graph, v *graph.Value) *graph.Value {
+// value a layer effectively writes back. With sameShape it stops before
+// nodes that change the shape (pooling), as for residual sums whose size is
+// fixed.
+func chainEnd(g *graph.Graph, v *graph.Value, sameShape bool) *graph.Value {
 	for range 64 {
 		cons := g.Consumers(v)
 		if len(cons) != 1 || stopsChain[cons[0].Op.Type()] || len(cons[0].Outputs) != 1 {
+			return v
+		}
+		if sameShape && !slices.Equal(cons[0].Outputs[0].Shape, v.Shape) {
 			return v
 		}
 		acts := 0
@@ -130,7 +135,8 @@ func skipOperand(pos map[*graph.Node]int, n *graph.Node) int {
 // parameter operand) nodes of g, at batch size 1, and its residual
 // additions. stats gives measured statistics by node name (see
 // CollectStats); layers without an entry get no zeros and the default
-// outlier ratio.
+// outlier ratio (set Workload.OutlierRatio to the ratio the statistics
+// were measured at).
 func FromGraph(g *graph.Graph, stats map[string]LayerStats) (*Workload, error) {
 	if g == nil {
 		return nil, fmt.Errorf("sim: nil graph")
@@ -142,7 +148,7 @@ func FromGraph(g *graph.Graph, stats map[string]LayerStats) (*Workload, error) {
 	if err != nil {
 		return nil, fmt.Errorf("graph %s: %w", g.Name, err)
 	}
-	w := &Workload{Name: g.Name, Source: "layer shapes from graph " + g.Name}
+	w := &Workload{Name: g.Name, Source: "layer shapes from graph " + g.Name, OutlierRatio: DefaultOutlierRatio}
 	pos := map[*graph.Node]int{}
 	computed := map[*graph.Value]bool{} // values downstream of a layer
 	missing := 0
@@ -213,7 +219,7 @@ func layerFromNode(g *graph.Graph, n *graph.Node) (Layer, error) {
 		return bad("missing input or output")
 	}
 	l := Layer{Name: n.Name, Groups: 1, SH: 1, SW: 1, KH: 1, KW: 1, H: 1, W: 1, OH: 1, OW: 1}
-	end := chainEnd(g, out)
+	end := chainEnd(g, out, false)
 	l.OutElems = numel1(end.Shape)
 	switch n.Op.Type() {
 	case "Conv":
@@ -448,11 +454,11 @@ func CollectStats(ctx context.Context, g *graph.Graph, batches iter.Seq2[*tensor
 		if a.nonzer > 0 {
 			st.ActOutlier = a.outliers / a.nonzer
 		}
-		st.OutZero = frac(zeros[chainEnd(g, n.Outputs[0])])
+		st.OutZero = frac(zeros[chainEnd(g, n.Outputs[0], false)])
 		stats[n.Name] = st
 	}
 	for n, zc := range skipZeros {
-		stats[n.Name] = LayerStats{ActZero: frac(zc), OutZero: frac(zeros[chainEnd(g, n.Outputs[0])]),
+		stats[n.Name] = LayerStats{ActZero: frac(zc), OutZero: frac(zeros[chainEnd(g, n.Outputs[0], true)]),
 			ActOutlier: opt.OutlierRatio}
 	}
 	return stats, nil

@@ -7,8 +7,11 @@ import (
 
 // Breakdown is energy in picojoules by component.
 type Breakdown struct {
-	DRAM   float64 `json:"dram"`
-	Buffer float64 `json:"buffer"`
+	// DRAM is access energy plus background power over the run time;
+	// DRAMBackground is the background part.
+	DRAM           float64 `json:"dram"`
+	DRAMBackground float64 `json:"dram_background"`
+	Buffer         float64 `json:"buffer"`
 	// Local is register-file, pipeline-register and on-chip-network energy.
 	Local float64 `json:"local"`
 	// MACDense and MACOutlier split the MAC energy between the dense units
@@ -31,6 +34,7 @@ func (b Breakdown) Total() float64 {
 // Add accumulates o into b.
 func (b *Breakdown) Add(o Breakdown) {
 	b.DRAM += o.DRAM
+	b.DRAMBackground += o.DRAMBackground
 	b.Buffer += o.Buffer
 	b.Local += o.Local
 	b.MACDense += o.MACDense
@@ -161,6 +165,9 @@ func outlierSpill(L int, p, extra float64) float64 {
 	if p <= 0 {
 		return 0
 	}
+	if p >= 1 {
+		return math.Max(float64(L)-extra, 0)
+	}
 	s := 0.0
 	pk := math.Pow(1-p, float64(L)) // P(k = 0)
 	for k := 0; k <= L; k++ {
@@ -169,9 +176,6 @@ func outlierSpill(L int, p, extra float64) float64 {
 		}
 		if over := float64(k) - extra; over > 0 {
 			s += pk * over
-		}
-		if p >= 1 {
-			return math.Max(float64(L)-extra, 0)
 		}
 	}
 	return s
@@ -229,10 +233,10 @@ func (m *model) layer(l *Layer) LayerResult {
 	// psum_entries output positions; activations are broadcast to all
 	// groups working on the same position and reused act_reuse times
 	// (bounded by the kernel window overlap) in the lanes' registers.
-	lanes := m.G * m.L
-	tiles := g * ceil(float64(l.M)/g/m.L) // channel tiles of L lanes
-	units := P * tiles                    // (position, channel tile) work units
-	share := math.Min(m.G, tiles)
+	tg := ceil(float64(l.M) / g / m.L) // channel tiles of L lanes per conv group
+	tiles := g * tg
+	units := P * tiles         // (position, channel tile) work units
+	share := math.Min(m.G, tg) // groups sharing one activation broadcast
 	reuse := math.Max(1, math.Min(m.actReuse, float64(l.KH*l.KW)/float64(l.SH*l.SW)))
 	wReadBits := nw * wElem * ceil(P/m.psumEntries)
 	aReadBits := P * tiles / share * K / reuse * aInBuf * passes
@@ -262,7 +266,6 @@ func (m *model) layer(l *Layer) LayerResult {
 	if m.olaccel() && m.oaMACs > 0 {
 		compute = math.Max(compute, oaOps/m.oaMACs)
 	}
-	_ = lanes
 	dramCycles := dramBits / m.dramBW
 	cycles := math.Max(compute, dramCycles)
 
@@ -292,7 +295,8 @@ func (m *model) layer(l *Layer) LayerResult {
 	e.Local += (wReadBits + aReadBits) * (m.eRF + m.eNoC)
 	e.Buffer = bufBits * m.eBuf
 	e.DRAM = dramBits * m.eDRAM
-	e.DRAM += cycles * m.dramStatic
+	e.DRAMBackground = cycles * m.dramStatic
+	e.DRAM += e.DRAMBackground
 	e.Static = cycles * m.static
 	// Outputs leave the accumulators once.
 	e.Local += no * m.pb * m.eRF
@@ -337,7 +341,8 @@ func (m *model) eltwise(ad Eltwise, highway bool) LayerResult {
 	compute := ceil(n / (m.G * m.L))
 	dc := dram / m.dramBW
 	cy := math.Max(compute, dc)
-	e.DRAM += cy * m.dramStatic
+	e.DRAMBackground = cy * m.dramStatic
+	e.DRAM += e.DRAMBackground
 	e.Static = cy * m.static
 	return LayerResult{Name: ad.Name, Kind: "add", Ops: n, Cycles: cy, ComputeCycles: compute, DRAMCycles: dc,
 		DRAMBits: dram, BufferBits: buf, Energy: e}

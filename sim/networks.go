@@ -13,12 +13,13 @@ const DefaultOutlierRatio = 0.03
 
 // Sources of the built-in statistics, repeated in docs/simulator.md.
 const (
-	srcShapes = "layer shapes: AlexNet as in Krizhevsky et al. 2012 / Caffe BVLC reference (227x227 input, grouped conv2/4/5); " +
-		"VGG-16 from Simonyan & Zisserman 2015 (configuration D); ResNet-18 from He et al. 2016 (224x224)"
-	srcFCActs = "FC input activation densities from EIE (Han et al., ISCA 2016, Table III: AlexNet fc6/7/8 35.1/35.3/37.5 %, " +
-		"VGG fc6/7/8 18.3/37.5/41.1 % non-zero)"
-	asmConvActs = "conv input zero fractions are assumptions: 0 for the image; 40-80 % after ReLU, rising with depth, " +
-		"in line with the 44 % average reported by Cnvlutin (Albericio et al., ISCA 2016); measure your own with --net model.onnx --data D"
+	srcAlexShapes = "shapes: AlexNet as in Krizhevsky et al. 2012 / Caffe BVLC reference (227x227 input, grouped conv2/4/5)"
+	srcVGGShapes  = "shapes: VGG-16 from Simonyan & Zisserman 2015 (configuration D, 224x224 input)"
+	srcResShapes  = "shapes: ResNet-18 from He et al. 2016 (224x224 input)"
+	srcAlexFCActs = "FC input activation densities from EIE (Han et al., ISCA 2016, Table III: fc6/7/8 35.1/35.3/37.5 % non-zero)"
+	srcVGGFCActs  = "FC input activation densities from EIE (Han et al., ISCA 2016, Table III: fc6/7/8 18.3/37.5/41.1 % non-zero)"
+	asmConvActs   = "conv input zero fractions are assumptions: 0 for the image, 40-80 % after ReLU rising with depth " +
+		"(Cnvlutin, Albericio et al., ISCA 2016, reports 44 % on average); measure real ones with --net model.onnx --data D"
 	srcPruned = "pruned weight densities from Han et al., NIPS 2015 (Learning both weights and connections), Tables 4 and 5; " +
 		"assumption: the OLAccel comparison uses these pruned models as ZeNA's evaluation does (the -dense variants are unpruned)"
 	asmDense = "weights are dense (no pruning): no pruned model of this network is assumed"
@@ -51,7 +52,7 @@ func (cs convSpec) layer() Layer {
 // chain builds a sequential workload: each layer's OutZero is the next
 // layer's ActZero (the last layer's output has no zeros).
 func chain(name, source string, specs []convSpec) *Workload {
-	w := &Workload{Name: name, Source: source}
+	w := &Workload{Name: name, Source: source, OutlierRatio: DefaultOutlierRatio}
 	for i, cs := range specs {
 		if !cs.outZeroSet && i+1 < len(specs) {
 			cs.outZero = specs[i+1].actZero
@@ -66,7 +67,7 @@ func chain(name, source string, specs []convSpec) *Workload {
 // "alexnet" is pruned, "alexnet-dense" is not.
 func AlexNet(pruned bool) *Workload {
 	dens := []float64{1, 1, 1, 1, 1, 1, 1, 1}
-	src := []string{srcShapes, srcFCActs, asmConvActs}
+	src := []string{srcAlexShapes, srcAlexFCActs, asmConvActs}
 	if pruned {
 		dens = []float64{0.84, 0.38, 0.35, 0.37, 0.37, 0.09, 0.09, 0.25}
 		src = append(src, srcPruned)
@@ -90,7 +91,9 @@ func AlexNet(pruned bool) *Workload {
 	if !pruned {
 		name += "-dense"
 	}
-	return chain(name, strings.Join(src, "; "), specs)
+	w := chain(name, strings.Join(src, "; "), specs)
+	w.Paper = "alexnet"
+	return w
 }
 
 // VGG16 returns the VGG-16 workload. pruned selects the per-layer weight
@@ -124,7 +127,7 @@ func VGG16(pruned bool) *Workload {
 		convSpec{name: "fc6", c: 25088, m: 4096, fc: true, actZero: 1 - 0.183},
 		convSpec{name: "fc7", c: 4096, m: 4096, fc: true, actZero: 1 - 0.375},
 		convSpec{name: "fc8", c: 4096, m: 1000, fc: true, actZero: 1 - 0.411})
-	src := []string{srcShapes, srcFCActs, asmConvActs}
+	src := []string{srcVGGShapes, srcVGGFCActs, asmConvActs}
 	name := "vgg16"
 	if pruned {
 		for i := range specs {
@@ -135,7 +138,9 @@ func VGG16(pruned bool) *Workload {
 		src = append(src, asmDense)
 		name += "-dense"
 	}
-	return chain(name, strings.Join(src, "; "), specs)
+	w := chain(name, strings.Join(src, "; "), specs)
+	w.Paper = "vgg16"
+	return w
 }
 
 // Zero fractions assumed for ResNet-18 activations.
@@ -146,7 +151,7 @@ const (
 
 // ResNet18 returns the ResNet-18 workload with its residual additions.
 func ResNet18() *Workload {
-	w := &Workload{Name: "resnet18", Source: strings.Join([]string{srcShapes, asmConvActs,
+	w := &Workload{Name: "resnet18", Paper: "resnet18", OutlierRatio: DefaultOutlierRatio, Source: strings.Join([]string{srcResShapes,
 		"ResNet-18 zero fractions are assumptions: 40 % at block inputs (after the add and ReLU), 50 % inside branches (after BN and ReLU), " +
 			"0 % at branch and shortcut outputs (BN output before the add)", asmDense}, "; ")}
 	add := func(cs convSpec) {

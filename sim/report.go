@@ -59,10 +59,8 @@ func Run(cfg *Config, w *Workload, accels []string, opt Options) (*Report, error
 	if len(accels) == 0 {
 		accels = cfg.AccelNames()
 	}
-	rep := &Report{Network: w.Name, Source: w.Source, Config: cfg.File, Highway: opt.Highway, ClockMHz: cfg.ClockMHz.V()}
-	if len(w.Layers) > 0 {
-		rep.OutlierRatio = w.Layers[len(w.Layers)-1].Stats.ActOutlier
-	}
+	rep := &Report{Network: w.Name, Source: w.Source, Config: cfg.File, Highway: opt.Highway, ClockMHz: cfg.ClockMHz.V(),
+		OutlierRatio: w.OutlierRatio}
 	for _, name := range accels {
 		r, err := Simulate(cfg, name, w, opt)
 		if err != nil {
@@ -92,7 +90,7 @@ func Run(cfg *Config, w *Workload, accels []string, opt Options) (*Report, error
 	for _, a := range cfg.Accelerators {
 		kinds[a.Name] = a.Kind
 	}
-	paper := PaperReductions[w.Name]
+	paper := PaperReductions[w.Paper]
 	for _, r := range rep.Results {
 		if kinds[r.Accel] != KindOLAccel {
 			continue
@@ -114,17 +112,18 @@ func Run(cfg *Config, w *Workload, accels []string, opt Options) (*Report, error
 
 // JSON types of the report (energies in µJ).
 type jsonBreakdown struct {
-	DRAM       float64 `json:"dram"`
-	Buffer     float64 `json:"buffer"`
-	Local      float64 `json:"local"`
-	MAC        float64 `json:"mac"`
-	MACDense   float64 `json:"mac_dense"`
-	MACOutlier float64 `json:"mac_outlier"`
-	Static     float64 `json:"static"`
+	DRAM           float64 `json:"dram"`
+	DRAMBackground float64 `json:"dram_background"`
+	Buffer         float64 `json:"buffer"`
+	Local          float64 `json:"local"`
+	MAC            float64 `json:"mac"`
+	MACDense       float64 `json:"mac_dense"`
+	MACOutlier     float64 `json:"mac_outlier"`
+	Static         float64 `json:"static"`
 }
 
 func toJSONBreakdown(b Breakdown) jsonBreakdown {
-	return jsonBreakdown{DRAM: b.DRAM / 1e6, Buffer: b.Buffer / 1e6, Local: b.Local / 1e6, MAC: b.MAC() / 1e6,
+	return jsonBreakdown{DRAM: b.DRAM / 1e6, DRAMBackground: b.DRAMBackground / 1e6, Buffer: b.Buffer / 1e6, Local: b.Local / 1e6, MAC: b.MAC() / 1e6,
 		MACDense: b.MACDense / 1e6, MACOutlier: b.MACOutlier / 1e6, Static: b.Static / 1e6}
 }
 
@@ -182,45 +181,53 @@ func (rep *Report) MarshalJSON() ([]byte, error) {
 // the comparisons and the highway overhead.
 func (rep *Report) WriteText(out io.Writer) error {
 	var sb strings.Builder
-	fmt.Fprintf(&sb, "network %s — %s\nconfig %s; outlier ratio %g; highway %v\n\n", rep.Network, rep.Source, rep.Config, rep.OutlierRatio, rep.Highway)
+	fmt.Fprintf(&sb, "network %s; config %s; outlier ratio %g; highway %v\n", rep.Network, rep.Config, rep.OutlierRatio, rep.Highway)
+	for _, s := range strings.Split(rep.Source, "; ") {
+		fmt.Fprintf(&sb, "  %s\n", s)
+	}
+	sb.WriteString("\n")
 	tw := tabwriter.NewWriter(&sb, 0, 0, 2, ' ', tabwriter.AlignRight)
 	if len(rep.Results) > 0 {
-		head := "layer\tkind\tMMACs\t"
-		for _, r := range rep.Results {
-			head += r.Accel + " µJ\t"
-		}
-		for _, r := range rep.Results {
-			head += r.Accel + " kcyc\t"
-		}
-		fmt.Fprintln(tw, head)
-		for i, l := range rep.Results[0].Layers {
-			row := fmt.Sprintf("%s\t%s\t%.1f\t", l.Name, l.Kind, l.MACs/1e6)
+		for _, part := range []struct {
+			title string
+			get   func(LayerResult) float64
+		}{
+			{"energy per layer (µJ)", func(l LayerResult) float64 { return l.Energy.Total() / 1e6 }},
+			{"cycles per layer (thousands)", func(l LayerResult) float64 { return l.Cycles / 1e3 }},
+		} {
+			sb.WriteString(part.title + ":\n")
+			head := "layer\tkind\tMMACs\t"
 			for _, r := range rep.Results {
-				row += fmt.Sprintf("%.1f\t", r.Layers[i].Energy.Total()/1e6)
+				head += r.Accel + "\t"
 			}
-			for _, r := range rep.Results {
-				row += fmt.Sprintf("%.1f\t", r.Layers[i].Cycles/1e3)
+			fmt.Fprintln(tw, head)
+			for i, l := range rep.Results[0].Layers {
+				row := fmt.Sprintf("%s\t%s\t%.1f\t", l.Name, l.Kind, l.MACs/1e6)
+				for _, r := range rep.Results {
+					row += fmt.Sprintf("%.1f\t", part.get(r.Layers[i]))
+				}
+				fmt.Fprintln(tw, row)
 			}
-			fmt.Fprintln(tw, row)
+			if err := tw.Flush(); err != nil {
+				return err
+			}
+			sb.WriteString("\n")
 		}
-		if err := tw.Flush(); err != nil {
-			return err
-		}
-		sb.WriteString("\n")
 	}
-	fmt.Fprintln(tw, "accel\tenergy µJ\tDRAM\tbuffer\tlocal\tMAC dense\tMAC outlier\tstatic\tMcycles\tms\t")
+	sb.WriteString("totals (µJ, share of the design's energy):\n")
+	fmt.Fprintln(tw, "accel\tenergy µJ\tDRAM\t(background)\tbuffer\tlocal\tMAC dense\tMAC outlier\tstatic\tcycles\tms\t")
 	for _, r := range rep.Results {
 		b := r.Energy
 		t := b.Total()
 		pct := func(x float64) string { return fmt.Sprintf("%.1f (%.0f%%)", x/1e6, 100*x/t) }
-		fmt.Fprintf(tw, "%s\t%.1f\t%s\t%s\t%s\t%s\t%s\t%s\t%.2f\t%.2f\t\n", r.Accel, t/1e6, pct(b.DRAM), pct(b.Buffer),
-			pct(b.Local), pct(b.MACDense), pct(b.MACOutlier), pct(b.Static), r.Cycles/1e6, r.Cycles/rep.ClockMHz/1e3)
+		fmt.Fprintf(tw, "%s\t%.1f\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%.4g\t%.4g\t\n", r.Accel, t/1e6, pct(b.DRAM), pct(b.DRAMBackground), pct(b.Buffer),
+			pct(b.Local), pct(b.MACDense), pct(b.MACOutlier), pct(b.Static), r.Cycles, r.Cycles/rep.ClockMHz/1e3)
 	}
 	if err := tw.Flush(); err != nil {
 		return err
 	}
 	if len(rep.Comparisons) > 0 {
-		sb.WriteString("\n")
+		sb.WriteString("\nOLAccel against the baselines:\n")
 		fmt.Fprintln(tw, "accel\tvs baseline\tenergy reduction\tpaper\tspeedup\t")
 		for _, c := range rep.Comparisons {
 			p := "—"

@@ -126,6 +126,11 @@ type Workload struct {
 	Adds   []Eltwise `json:"adds,omitempty"`
 	// Source says where the shapes and statistics come from.
 	Source string `json:"source"`
+	// OutlierRatio is the ratio r that defined the outlier fractions.
+	OutlierRatio float64 `json:"outlier_ratio"`
+	// Paper names the published network this workload stands for (a key
+	// of PaperReductions), "" for user models.
+	Paper string `json:"paper,omitempty"`
 }
 
 // Validate checks shapes and statistics.
@@ -162,6 +167,7 @@ func (w *Workload) WithOutlierRatio(r float64) (*Workload, error) {
 		return nil, fmt.Errorf("outlier ratio %g is not a fraction in [0, 1]", r)
 	}
 	c := w.Clone()
+	c.OutlierRatio = r
 	for i := range c.Layers {
 		c.Layers[i].Stats.ActOutlier = r
 		c.Layers[i].Stats.WeightOutlier = r

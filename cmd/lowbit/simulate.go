@@ -165,5 +165,6 @@ func simWorkload(ctx context.Context, net, dataSpec, split string, ratio float64
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", net, err)
 	}
+	w.OutlierRatio = ratio
 	return w, nil
 }
