@@ -32,8 +32,9 @@ func DepthwiseConv(g *ConvGeom, x, w, y []float32, padValue float32) {
 		sc := getDWScratch()
 		defer putDWScratch(sc)
 		lay := sc.layoutX(g)
+		lay.fillPad(sc.buf, g, padValue)
 		for c := lo; c < hi; c++ {
-			lay.fill(im, sc.buf, x[c*hw:(c+1)*hw], g, padValue)
+			lay.fill(im, sc.buf, x[c*hw:(c+1)*hw], g)
 			im.dwRows(y[c*ohw:(c+1)*ohw], sc.buf, sc.offs, w[c*khw:(c+1)*khw], g.OW, g.OH, lay.rowStep, g.OW)
 		}
 	})
@@ -73,8 +74,9 @@ func DepthwiseConvGradWeight(g *ConvGeom, x, dy, dw []float32, padValue float32)
 		sc := getDWScratch()
 		defer putDWScratch(sc)
 		lay := sc.layoutX(g)
+		lay.fillPad(sc.buf, g, padValue)
 		for c := lo; c < hi; c++ {
-			lay.fill(im, sc.buf, x[c*hw:(c+1)*hw], g, padValue)
+			lay.fill(im, sc.buf, x[c*hw:(c+1)*hw], g)
 			im.dwDot(sc.buf, dy[c*ohw:(c+1)*ohw], sc.offs, g.OW, g.OH, lay.rowStep, g.OW, dw[c*khw:(c+1)*khw])
 		}
 	})
@@ -201,20 +203,13 @@ func (sc *dwScratch) layoutX(g *ConvGeom) xLayout {
 	return l
 }
 
-// fill copies channel x (H×W) into buf with padding pad around it.
-func (l xLayout) fill(im *impl, buf, x []float32, g *ConvGeom, pad float32) {
+// fillPad sets the padding part of buf to pad.
+func (l xLayout) fillPad(buf []float32, g *ConvGeom, pad float32) {
 	for r := 0; r < l.rows; r++ {
 		row := buf[r*l.sw*l.wph : (r+1)*l.sw*l.wph]
 		iy := r - g.PadT
 		if iy < 0 || iy >= g.H || l.ixlo >= l.ixhi {
 			fill(row, pad)
-			continue
-		}
-		src := x[iy*g.W+l.ixlo : iy*g.W+l.ixhi]
-		if l.sw == 1 {
-			fill(row[:l.q0], pad)
-			copy(row[l.q0:], src)
-			fill(row[l.q0+len(src):], pad)
 			continue
 		}
 		// Phase p holds data in [span[2p], span[2p+1]) and pad elsewhere.
@@ -223,20 +218,36 @@ func (l xLayout) fill(im *impl, buf, x []float32, g *ConvGeom, pad float32) {
 			fill(ph[:l.span[2*p]], pad)
 			fill(ph[l.span[2*p+1]:], pad)
 		}
-		if l.sw == 2 {
+	}
+}
+
+// fill copies channel x (H×W) into the data part of buf, whose padding
+// fillPad has set.
+func (l xLayout) fill(im *impl, buf, x []float32, g *ConvGeom) {
+	if l.ixlo >= l.ixhi {
+		return
+	}
+	r0 := max(0, g.PadT)
+	r1 := min(l.rows, g.H+g.PadT)
+	stride := l.sw * l.wph
+	for r := r0; r < r1; r++ {
+		row := buf[r*stride : (r+1)*stride]
+		iy := r - g.PadT
+		src := x[iy*g.W+l.ixlo : iy*g.W+l.ixhi]
+		switch {
+		case l.sw == 1:
+			copy(row[l.q0:], src)
+		case l.sw == 2 && l.q0%2 == 0:
 			// src[0] lands in phase q0%2 at column q0/2.
-			ph0, ph1 := row[:l.wph], row[l.wph:]
-			if l.q0%2 == 0 {
-				im.deint2(ph0[l.q0/2:], ph1[l.q0/2:], src)
-			} else {
-				im.deint2(ph1[l.q0/2:], ph0[l.q0/2+1:], src)
+			im.deint2(row[l.q0/2:], row[l.wph+l.q0/2:], src)
+		case l.sw == 2:
+			im.deint2(row[l.wph+l.q0/2:], row[l.q0/2+1:], src)
+		default:
+			for p := 0; p < l.sw; p++ {
+				ph := row[p*l.wph : (p+1)*l.wph]
+				jlo := l.span[2*p]
+				gather(ph[jlo:l.span[2*p+1]], src[jlo*l.sw+p-l.q0:], l.sw)
 			}
-			continue
-		}
-		for p := 0; p < l.sw; p++ {
-			ph := row[p*l.wph : (p+1)*l.wph]
-			jlo := l.span[2*p]
-			gather(ph[jlo:l.span[2*p+1]], src[jlo*l.sw+p-l.q0:], l.sw)
 		}
 	}
 }

@@ -259,3 +259,40 @@ func useImplB(b *testing.B, name string) func() {
 	}
 	return func() { _ = SetImpl(prev) }
 }
+
+// BenchmarkSgemmShapes covers convolution- and linear-layer-shaped
+// products: (m, n, k) = (out channels, OH·OW, C·KH·KW) and friends.
+func BenchmarkSgemmShapes(b *testing.B) {
+	shapes := []struct {
+		name    string
+		tA, tB  bool
+		m, n, k int
+	}{
+		{"conv3x3_c32_56", false, false, 32, 3136, 288},
+		{"conv1x1_c64_28", false, false, 128, 784, 64},
+		{"conv_dW_c32_56", false, true, 32, 288, 3136},
+		{"conv_dX_c32_56", true, false, 288, 3136, 32},
+		{"linear_b64", false, true, 64, 1000, 1024},
+		{"small_64", false, false, 64, 64, 64},
+	}
+	for _, s := range shapes {
+		b.Run(s.name, func(b *testing.B) {
+			rng := rand.New(rand.NewPCG(1, 1))
+			x := randSlice(rng, s.m*s.k)
+			y := randSlice(rng, s.k*s.n)
+			z := make([]float32, s.m*s.n)
+			lda, ldb := s.k, s.n
+			if s.tA {
+				lda = s.m
+			}
+			if s.tB {
+				ldb = s.k
+			}
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				Sgemm(s.tA, s.tB, s.m, s.n, s.k, 1, x, lda, y, ldb, 0, z, s.n)
+			}
+			b.ReportMetric(2*float64(s.m*s.n*s.k)*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOPS")
+		})
+	}
+}

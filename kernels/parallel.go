@@ -49,9 +49,16 @@ const (
 	callerDone
 )
 
-// spinTime is how long a worker waits hot for the next job, and a caller
-// for its workers, before parking.
-const spinTime = 100 * time.Microsecond
+// workerSpin is how long a worker waits hot for the next job before
+// parking; waking a parked goroutine on an idle P costs tens to hundreds of
+// microseconds on a VM. callerSpin is how long a caller that finished its
+// own share waits hot for the workers: they run concurrently, so this is
+// normally short, and parking would leave the caller in a worker's
+// run-next slot, slow to resume.
+const (
+	workerSpin = 300 * time.Microsecond
+	callerSpin = 20 * time.Millisecond
+)
 
 var pool = workerPool{done: make(chan struct{}, 1)}
 
@@ -77,14 +84,23 @@ func (p *workerPool) run(j task, tasks int) {
 	p.job = j
 	p.pending.Store(int32(tasks - 1))
 	p.caller.Store(callerRunning)
+	woke := false
 	for _, w := range p.workers[:tasks-1] {
 		if !w.state.CompareAndSwap(workerSpinning, workerHasJob) {
 			w.state.Store(workerHasJob)
 			w.wake <- struct{}{}
+			woke = true
 		}
 	}
+	if woke {
+		// A woken worker lands in this P's run-next slot, from which idle
+		// Ps are slow to steal; yield so that it starts here at once and
+		// this goroutine moves to the global queue, where the P that the
+		// wake-up started finds it quickly.
+		runtime.Gosched()
+	}
 	j.runTask(0)
-	if !spinUntil(func() bool { return p.pending.Load() == 0 }) &&
+	if !spinUntil(callerSpin, func() bool { return p.pending.Load() == 0 }) &&
 		p.caller.CompareAndSwap(callerRunning, callerParked) {
 		<-p.done
 	}
@@ -94,24 +110,20 @@ func (p *workerPool) run(j task, tasks int) {
 
 func (p *workerPool) work(w *poolWorker, t int) {
 	for {
-		if !spinUntil(func() bool { return w.state.Load() == workerHasJob }) &&
+		if !spinUntil(workerSpin, func() bool { return w.state.Load() == workerHasJob }) &&
 			w.state.CompareAndSwap(workerSpinning, workerParked) {
 			<-w.wake
 		}
 		p.job.runTask(t)
 		w.state.Store(workerSpinning)
 		if p.pending.Add(-1) == 0 && p.caller.Swap(callerDone) == callerParked {
-			// The caller will wait in this P's run-next slot; park at
-			// once so that it runs here instead of waiting to be stolen.
-			w.state.Store(workerParked)
 			p.done <- struct{}{}
-			<-w.wake
 		}
 	}
 }
 
-// spinUntil polls cond for up to spinTime and reports whether it held.
-func spinUntil(cond func() bool) bool {
+// spinUntil polls cond for up to limit and reports whether it held.
+func spinUntil(limit time.Duration, cond func() bool) bool {
 	var start time.Time
 	for i := 0; ; i++ {
 		if cond() {
@@ -120,7 +132,7 @@ func spinUntil(cond func() bool) bool {
 		if i&1023 == 1023 {
 			if start.IsZero() {
 				start = time.Now()
-			} else if time.Since(start) > spinTime {
+			} else if time.Since(start) > limit {
 				return false
 			}
 		}
@@ -191,7 +203,7 @@ func (b *barrier) wait() {
 		b.cond.Broadcast()
 		return
 	}
-	if spinUntil(func() bool { return b.gen.Load() != g }) {
+	if spinUntil(callerSpin, func() bool { return b.gen.Load() != g }) {
 		return
 	}
 	b.mu.Lock()

@@ -18,7 +18,7 @@ func BenchmarkDbgFill(b *testing.B) {
 	b.Run("fill", func(b *testing.B) {
 		for i := 0; i < b.N; i++ {
 			for c := 0; c < g.C; c++ {
-				lay.fill(im, sc.buf, x[c*g.H*g.W:(c+1)*g.H*g.W], &g, 0)
+				lay.fill(im, sc.buf, x[c*g.H*g.W:(c+1)*g.H*g.W], &g)
 			}
 		}
 	})
