@@ -8,10 +8,10 @@ import (
 	"io"
 	"math"
 	"os"
-	"path/filepath"
 	"time"
 
 	"lowbit/graph"
+	"lowbit/internal/atomicfile"
 	"lowbit/ops"
 	"lowbit/optim"
 	"lowbit/tensor"
@@ -244,7 +244,7 @@ type checkpoint struct {
 
 // SaveState writes the optimizer state and counters atomically to path.
 func (t *Trainer) SaveState(path string) error {
-	return writeAtomic(path, func(w io.Writer) error {
+	return atomicfile.Write(path, func(w io.Writer) error {
 		return gob.NewEncoder(w).Encode(checkpoint{Epoch: t.Epoch, Step: t.Step, Opt: t.Opt.StateDict()})
 	})
 }
@@ -265,30 +265,5 @@ func (t *Trainer) LoadState(path string) error {
 		return fmt.Errorf("resume: %s: %w", path, err)
 	}
 	t.Epoch, t.Step = c.Epoch, c.Step
-	return nil
-}
-
-// writeAtomic writes a file through a temporary file and a rename.
-func writeAtomic(path string, write func(io.Writer) error) error {
-	dir := filepath.Dir(path)
-	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp*")
-	if err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	defer os.Remove(f.Name())
-	if err := write(f); err != nil {
-		f.Close()
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if err := f.Close(); err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if err := os.Rename(f.Name(), path); err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
 	return nil
 }

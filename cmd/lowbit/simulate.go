@@ -10,6 +10,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"lowbit/data"
+	"lowbit/internal/atomicfile"
 	"lowbit/onnx"
 	"lowbit/sim"
 	"lowbit/tensor"
@@ -75,7 +76,7 @@ embedded arch.json; print it with --dump-config). See docs/simulator.md.`,
 				if err := rep.WriteSVG(&buf); err != nil {
 					return err
 				}
-				if err := sim.WriteFileAtomic(plotPath, buf.Bytes()); err != nil {
+				if err := atomicfile.WriteFile(plotPath, buf.Bytes()); err != nil {
 					return fmt.Errorf("--plot: %w", err)
 				}
 				if !asJSON {
