@@ -26,7 +26,7 @@ var avx2Impl = &impl{
 var avx512Impl = &impl{
 	name: "avx512",
 	mr:   mr512, nr: 32,
-	kc: 256, mc: 14 * 12, nc: 2048,
+	kc: 256, mc: mr512 * 12, nc: 2048,
 	kernel: kernelAVX512,
 	axpy:   axpy512,
 	scale:  scale512,
