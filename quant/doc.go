@@ -1,11 +1,14 @@
-// Package quant owns lowbit's quantizers as pure algorithms over float32
-// slices: uniform grids (symmetric, unsigned, asymmetric with ONNX
-// QuantizeLinear semantics, per tensor or per output channel) and their
-// calibrators (min-max, percentile, MSE-optimal clipping, KL entropy), the
-// weighted-entropy quantizers of methods.md §2–3 (WEQ weight clustering and
-// log-domain activations) and the outlier-aware OLAQ of §4 with its binary16
-// conversion. Every quantizer implements Quantizer (Forward, straight-through
-// Mask, Levels, Describe), so a graph op can wrap it; SQNR and Describe feed
-// the per-layer report. The package depends only on the standard library and
-// knows no graph: the insertion pass, ops and CLI build on it.
+// Package quant owns lowbit's quantization: the quantizers as algorithms
+// over float32 slices (uniform grids with min-max, percentile, MSE and KL
+// calibrators; WEQ weight clustering and log-domain activations; OLAQ
+// outlier-aware grids; binary16; SQNR), all behind the Quantizer interface,
+// and the graph side built on them. FakeQuant is the graph op that wraps a
+// Quantizer (straight-through backward, calibration by observation, refit
+// on demand for fine-tuning); FoldBatchNorm and Insert are the passes that
+// fold BatchNorm into Conv/Gemm and place quantizers per a Policy, and
+// FitWeights, Calibrate and Report fit, calibrate and describe them. The
+// package registers the ONNX forms of its quantizers with package onnx
+// (QuantizeLinear/DequantizeLinear for uniform grids, exact quantized
+// weights and small standard-op subgraphs otherwise; see onnx.go), so
+// quantized models are ordinary ONNX files that lowbit reloads exactly.
 package quant
