@@ -2,6 +2,7 @@ package onnx
 
 import (
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 
@@ -44,6 +45,30 @@ func importerFor(domain, op string) (Importer, bool) {
 	return imp, ok
 }
 
+// Range of default-domain opsets the importer accepts. Files from
+// torch.onnx.export use 11 to 17; lowbit writes 17.
+const (
+	MinImportOpset = 7
+	MaxImportOpset = 18
+)
+
+// extraDomains lists the non-default domains with registered importers,
+// as ", and d1, d2" (empty when there are none).
+func extraDomains() string {
+	regMu.RLock()
+	defer regMu.RUnlock()
+	set := map[string]bool{}
+	for k := range importers {
+		if k.domain != "" {
+			set[k.domain] = true
+		}
+	}
+	if len(set) == 0 {
+		return ""
+	}
+	return " and " + strings.Join(slices.Sorted(maps.Keys(set)), ", ")
+}
+
 func normDomain(d string) string {
 	if d == "ai.onnx" {
 		return ""
@@ -69,6 +94,13 @@ type Decoder struct {
 	nodes     []*onnxpb.NodeProto
 	cur       int
 	convPads  map[string]convPad
+	// masks marks the entries of folded constants that stand for the
+	// batch size (see fold.go).
+	masks map[string][]bool
+	// hints are the parameter kinds inferred from consumers, by tensor name.
+	hints map[string]graph.Kind
+	// foldedVals counts the values produced by constant folding.
+	foldedVals int
 }
 
 // Graph returns the graph being built.
@@ -113,12 +145,17 @@ func (d *Decoder) Value(name string) (*graph.Value, error) {
 		return v, nil
 	}
 	if t, ok := d.consts[name]; ok {
-		// A Constant node's output read as data becomes a Const parameter.
+		// A constant (Constant node output or folded value) read as data
+		// becomes a parameter whose kind is inferred from its consumers.
 		data, shape, err := TensorFloats(t)
 		if err != nil {
 			return nil, fmt.Errorf("constant %q read as data: %w", name, err)
 		}
-		v := d.g.AddParam(d.g.UniqueName(name), graph.Const, &tensor.Tensor{Shape: shape, Data: data})
+		kind, ok := d.hints[name]
+		if !ok {
+			kind = graph.Const
+		}
+		v := d.g.AddParam(d.g.UniqueName(name), kind, &tensor.Tensor{Shape: shape, Data: data})
 		d.vals[name] = v
 		return v, nil
 	}
@@ -205,6 +242,9 @@ func (d *Decoder) ConstInts(n *onnxpb.NodeProto, i int) (vals []int64, ok bool, 
 	if err != nil {
 		return nil, false, fmt.Errorf("input %d: %w", i, err)
 	}
+	if slices.Contains(d.masks[n.Input[i]], true) {
+		return nil, false, fmt.Errorf("input %d (%q) depends on the batch size, which lowbit only knows at run time", i, n.Input[i])
+	}
 	return vals, true, nil
 }
 
@@ -273,10 +313,15 @@ func (d *Decoder) Apply(n *onnxpb.NodeProto, op graph.Op, inputs ...*graph.Value
 	return nil
 }
 
-// nodeName picks the graph node name of n: its own name, else its first
-// output name, else its op type; made unique in the graph.
+// nodeName picks the graph node name of n, which also names its first
+// output value: the output name when that is a graph output (so outputs
+// keep their names), else the node's own name, else its first output name,
+// else its op type; made unique in the graph.
 func (d *Decoder) nodeName(n *onnxpb.NodeProto) string {
 	name := n.Name
+	if len(n.Output) > 0 && n.Output[0] != "" && d.outputs[n.Output[0]] {
+		name = n.Output[0]
+	}
 	if name == "" && len(n.Output) > 0 {
 		name = n.Output[0]
 	}
@@ -423,7 +468,7 @@ func FromModel(m *onnxpb.ModelProto) (*graph.Graph, error) {
 		inits: map[string]*onnxpb.TensorProto{}, consts: map[string]*onnxpb.TensorProto{},
 		producer: map[string]int{}, consumers: map[string][]*onnxpb.NodeProto{}, outputs: map[string]bool{},
 		skip: map[*onnxpb.NodeProto]bool{}, folded: map[string]bool{}, attrs: map[*onnxpb.NodeProto]*Attrs{},
-		nodes: gp.Node, convPads: map[string]convPad{},
+		nodes: gp.Node, convPads: map[string]convPad{}, masks: map[string][]bool{},
 	}
 	for _, o := range m.OpsetImport {
 		dom := normDomain(o.Domain)
@@ -437,6 +482,9 @@ func FromModel(m *onnxpb.ModelProto) (*graph.Graph, error) {
 	}
 	if d.opsets[""] == 0 {
 		return nil, fmt.Errorf("model does not import the default ONNX operator set")
+	}
+	if v := d.opsets[""]; v < MinImportOpset || v > MaxImportOpset {
+		return nil, fmt.Errorf("model imports ONNX opset %d; lowbit imports opsets %d to %d", v, MinImportOpset, MaxImportOpset)
 	}
 	meta, err := readMeta(m)
 	if err != nil {
@@ -556,6 +604,7 @@ func (d *Decoder) declare(gp *onnxpb.GraphProto) error {
 		d.vals[vi.Name] = d.g.Input(vi.Name, shape...)
 	}
 	hints := d.kindHints(gp)
+	d.hints = hints
 	for _, t := range gp.Initializer {
 		if t.DataType != int32(onnxpb.TensorProto_FLOAT) {
 			continue // integer constants are only read through Constant
@@ -665,20 +714,27 @@ func (d *Decoder) importNode(n *onnxpb.NodeProto) (err error) {
 		}
 	}()
 	if _, ok := d.opsets[normDomain(n.Domain)]; !ok {
-		return fmt.Errorf("domain %q is not imported by the model", n.Domain)
+		return fmt.Errorf("domain %q is not imported by the model (opset_import)", n.Domain)
 	}
-	imp, ok := importerFor(n.Domain, n.OpType)
-	if !ok || imp.Import == nil {
-		if n.Domain != "" {
-			return fmt.Errorf("unsupported op type %s in domain %q", n.OpType, n.Domain)
+	var run ImportFunc
+	if f := d.folder(n); f != nil {
+		run = func(d *Decoder, n *onnxpb.NodeProto) error { return d.fold(n, f) }
+	} else if imp, ok := importerFor(n.Domain, n.OpType); ok && imp.Import != nil {
+		run = imp.Import
+	} else {
+		switch {
+		case normDomain(n.Domain) == "" && foldOnly[n.OpType]:
+			return notFoldable(n)
+		case n.Domain != "":
+			return fmt.Errorf("unsupported op type %s in domain %q (lowbit imports the default ONNX domain%s)", n.OpType, n.Domain, extraDomains())
 		}
-		return fmt.Errorf("unsupported op type %s", n.OpType)
+		return fmt.Errorf("unsupported op type %s (see docs/onnx.md for the supported operators)", n.OpType)
 	}
 	a := d.Attrs(n)
 	if err := a.Err(); err != nil {
 		return err
 	}
-	if err := imp.Import(d, n); err != nil {
+	if err := run(d, n); err != nil {
 		if a.Err() != nil {
 			return a.Err() // a mistyped attribute is the root cause
 		}

@@ -3,11 +3,11 @@ package onnx
 import (
 	"fmt"
 	"os"
-	"path/filepath"
 
 	"google.golang.org/protobuf/proto"
 
 	"lowbit/graph"
+	"lowbit/internal/atomicfile"
 	"lowbit/onnx/onnxpb"
 )
 
@@ -47,8 +47,8 @@ func Save(g *graph.Graph, path string) error {
 	if err != nil {
 		return fmt.Errorf("save %s: %w", path, err)
 	}
-	if err := writeAtomic(path, b); err != nil {
-		return fmt.Errorf("save %s: %w", path, err)
+	if err := atomicfile.WriteFile(path, b); err != nil {
+		return fmt.Errorf("save graph %s: %w", g.Name, err)
 	}
 	return nil
 }
@@ -64,40 +64,4 @@ func Load(path string) (*graph.Graph, error) {
 		return nil, fmt.Errorf("load %s: %w", path, err)
 	}
 	return g, nil
-}
-
-func writeAtomic(path string, b []byte) (err error) {
-	dir := filepath.Dir(path)
-	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
-	if err != nil {
-		return err
-	}
-	tmp := f.Name()
-	defer func() {
-		if err != nil {
-			f.Close()
-			os.Remove(tmp)
-		}
-	}()
-	if _, err = f.Write(b); err != nil {
-		return err
-	}
-	if err = f.Chmod(0o644); err != nil {
-		return err
-	}
-	if err = f.Sync(); err != nil {
-		return err
-	}
-	if err = f.Close(); err != nil {
-		return err
-	}
-	if err = os.Rename(tmp, path); err != nil {
-		return err
-	}
-	// Persist the rename; not every file system supports syncing a directory.
-	if d, derr := os.Open(dir); derr == nil {
-		d.Sync()
-		d.Close()
-	}
-	return nil
 }

@@ -78,6 +78,19 @@ func opGraphs(t testing.TB) map[string]*graph.Graph {
 	add("flatten", unary(ops.Flatten{Axis: 1}))
 	add("reshape", unary(ops.Reshape{Shape: []int{0, 4, -1}}))
 	add("pad", unary(ops.Pad{Pads: []int{0, 0, 1, 2, 0, 0, 2, 0}, Value: 0.5}))
+	add("transpose", unary(ops.Transpose{Perm: []int{0, 2, 3, 1}}))
+	add("squeeze", func(g *graph.Graph, _ *rand.Rand, x *graph.Value) *graph.Value {
+		u := g.Apply("u", ops.Unsqueeze{Axes: []int{2, -1}}, x)
+		return g.Apply("s", ops.Squeeze{Axes: []int{-1, 2}}, u)
+	})
+	add("split", func(g *graph.Graph, _ *rand.Rand, x *graph.Value) *graph.Value {
+		parts := g.Node("split", ops.Split{Axis: 1, Sizes: []int{3, 1}}, x)
+		return g.Apply("cat", ops.Concat{Axis: 1}, parts[1], parts[0])
+	})
+	add("slice", unary(ops.Slice{Starts: []int{1, -1, 0}, Ends: []int{-1, math.MinInt, math.MaxInt}, Axes: []int{2, 3, 1}, Steps: []int{2, -3, 1}}))
+	add("reducemean", unary(ops.ReduceMean{Axes: []int{1, 3}, KeepDims: true}))
+	add("reducemean_all", unary(ops.ReduceMean{Axes: []int{-1, -2}}))
+	add("identity", unary(ops.Identity{}))
 	for _, op := range []graph.Op{ops.Add{}, ops.Sub{}, ops.Mul{}, ops.Div{}} {
 		add(strings.ToLower(op.Type()), func(g *graph.Graph, rng *rand.Rand, x *graph.Value) *graph.Value {
 			c := randParam(g, rng, "c", graph.Const, 1, 4, 1, 1)
@@ -808,6 +821,11 @@ func FuzzUnmarshal(f *testing.F) {
 	f.Add(mustMarshal(f, mixedGraph(f)))
 	f.Add(mustMarshal(f, gs["conv_padvalue"]))
 	f.Add(mustMarshal(f, gs["reshape"]))
+	f.Add(mustMarshal(f, gs["slice"]))
+	f.Add(mustMarshal(f, gs["split"]))
+	for _, s := range fixtureSeeds(f) {
+		f.Add(s)
+	}
 	f.Add([]byte{})
 	f.Fuzz(func(t *testing.T, data []byte) {
 		g, err := Unmarshal(data)

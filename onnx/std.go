@@ -120,11 +120,11 @@ func init() {
 		return nil
 	})
 	RegisterImporter("", "Flatten", Importer{Import: func(d *Decoder, n *onnxpb.NodeProto) error {
-		axis, err := toInt(d.Attrs(n).Int("axis", 1))
+		op, err := flattenOp(d, n)
 		if err != nil {
-			return fmt.Errorf("attribute axis: %w", err)
+			return err
 		}
-		return applyUnary(d, n, ops.Flatten{Axis: axis})
+		return applyUnary(d, n, op)
 	}})
 	RegisterExporter(func(e *Encoder, n *graph.Node, op ops.Reshape) error {
 		shape := e.Int64Const(n.Name+"_shape", ints64(op.Shape...), len(op.Shape))
@@ -151,21 +151,8 @@ func init() {
 	})
 	RegisterImporter("", "Softmax", Importer{Import: importSoftmax})
 
-	// Graph plumbing of foreign files: no graph node of their own.
-	RegisterImporter("", "Identity", Importer{Import: func(d *Decoder, n *onnxpb.NodeProto) error {
-		if err := RequireInputs(n, 1, 1); err != nil {
-			return err
-		}
-		v, err := d.Input(n, 0)
-		if err != nil {
-			return err
-		}
-		if len(n.Output) != 1 {
-			return fmt.Errorf("%d outputs, want 1", len(n.Output))
-		}
-		d.Bind(n.Output[0], v)
-		return nil
-	}})
+	// Constant nodes of foreign files have no graph node of their own
+	// (Identity and the layout ops are in layout.go).
 	RegisterImporter("", "Constant", Importer{Import: importConstant})
 }
 
@@ -207,10 +194,7 @@ func toInts(vs []int64) ([]int, error) {
 }
 
 func applyUnary(d *Decoder, n *onnxpb.NodeProto, op graph.Op) error {
-	if err := RequireInputs(n, 1, 1); err != nil {
-		return err
-	}
-	x, err := d.Input(n, 0)
+	x, err := firstInput(d, n, 1)
 	if err != nil {
 		return err
 	}
@@ -537,30 +521,6 @@ func importClip(d *Decoder, n *onnxpb.NodeProto) error {
 	return d.Apply(n, op, x)
 }
 
-func importConcat(d *Decoder, n *onnxpb.NodeProto) error {
-	a := d.Attrs(n)
-	if !a.Has("axis") {
-		return fmt.Errorf("attribute axis is required")
-	}
-	axis, err := toInt(a.Int("axis", 0))
-	if err != nil {
-		return fmt.Errorf("attribute axis: %w", err)
-	}
-	if len(n.Input) == 0 {
-		return fmt.Errorf("no inputs")
-	}
-	in, err := d.Inputs(n, len(n.Input))
-	if err != nil {
-		return err
-	}
-	for i, v := range in {
-		if v == nil {
-			return fmt.Errorf("input %d is empty", i)
-		}
-	}
-	return d.Apply(n, ops.Concat{Axis: axis}, in...)
-}
-
 func poolInput(d *Decoder, n *onnxpb.NodeProto) (*graph.Value, window, error) {
 	if err := RequireInputs(n, 1, 1); err != nil {
 		return nil, window{}, err
@@ -596,41 +556,6 @@ func importAveragePool(d *Decoder, n *onnxpb.NodeProto) error {
 	op := ops.AveragePool{KH: w.kh, KW: w.kw, StrideH: w.sh, StrideW: w.sw, PadT: w.t, PadL: w.l, PadB: w.b, PadR: w.r,
 		CeilMode: a.Int("ceil_mode", 0) != 0, CountIncludePad: a.Int("count_include_pad", 0) != 0}
 	return d.Apply(n, op, x)
-}
-
-func importReshape(d *Decoder, n *onnxpb.NodeProto) error {
-	a := d.Attrs(n)
-	var shape64 []int64
-	if d.Opset("") < 5 {
-		if err := RequireInputs(n, 1, 1); err != nil {
-			return err
-		}
-		shape64 = a.Ints("shape")
-	} else {
-		if err := RequireInputs(n, 2, 2); err != nil {
-			return err
-		}
-		var err error
-		if shape64, _, err = d.ConstInts(n, 1); err != nil {
-			return err
-		}
-	}
-	shape, err := toInts(shape64)
-	if err != nil {
-		return fmt.Errorf("shape: %w", err)
-	}
-	if a.Int("allowzero", 0) != 0 {
-		for _, s := range shape {
-			if s == 0 {
-				return fmt.Errorf("allowzero=1 with a zero in shape %v is not supported", shape)
-			}
-		}
-	}
-	x, err := d.Input(n, 0)
-	if err != nil {
-		return err
-	}
-	return d.Apply(n, ops.Reshape{Shape: shape}, x)
 }
 
 func importDropout(d *Decoder, n *onnxpb.NodeProto) error {
