@@ -1,7 +1,5 @@
 package kernels
 
-import "sync"
-
 // Depthwise convolution of one image: channel c of x is convolved with its
 // own KH×KW filter w[c] into channel c of y. g.C is the channel count; the
 // stride, pad and dilation fields of g apply as for Im2col. Work is spread
@@ -23,20 +21,14 @@ const dwGrain = 1 << 14
 // DepthwiseConv overwrites y [C,OH,OW] with the depthwise convolution of
 // x [C,H,W] by w [C,KH,KW]. Positions outside the image read padValue.
 func DepthwiseConv(g *ConvGeom, x, w, y []float32, padValue float32) {
-	hw, khw, ohw := g.H*g.W, g.KH*g.KW, g.OH*g.OW
-	_ = x[g.C*hw-1]
+	if g.empty() {
+		return
+	}
+	khw, ohw := g.KH*g.KW, g.OH*g.OW
 	_ = w[g.C*khw-1]
 	_ = y[g.C*ohw-1]
-	im := current.Load()
-	parallelChannels(g.C, ohw*khw, dwGrain, func(lo, hi int) {
-		sc := getDWScratch()
-		defer putDWScratch(sc)
-		lay := sc.layoutX(g)
-		lay.fillPad(sc.buf, g, padValue)
-		for c := lo; c < hi; c++ {
-			lay.fill(im, sc.buf, x[c*hw:(c+1)*hw], g)
-			im.dwRows(y[c*ohw:(c+1)*ohw], sc.buf, sc.offs, w[c*khw:(c+1)*khw], g.OW, g.OH, lay.rowStep, g.OW)
-		}
+	overPaddedX(g, x, padValue, func(im *impl, c int, buf []float32, offs []int, rowStep int) {
+		im.dwRows(y[c*ohw:(c+1)*ohw], buf, offs, w[c*khw:(c+1)*khw], g.OW, g.OH, rowStep, g.OW)
 	})
 }
 
@@ -44,14 +36,17 @@ func DepthwiseConv(g *ConvGeom, x, w, y []float32, padValue float32) {
 // depthwise convolution with respect to its input, given dy [C,OH,OW] and
 // the filters w [C,KH,KW].
 func DepthwiseConvGradInput(g *ConvGeom, dy, w, dx []float32) {
+	if g.empty() {
+		return
+	}
 	hw, khw, ohw := g.H*g.W, g.KH*g.KW, g.OH*g.OW
 	_ = dx[g.C*hw-1]
 	_ = w[g.C*khw-1]
 	_ = dy[g.C*ohw-1]
 	im := current.Load()
 	parallelChannels(g.C, ohw*khw, dwGrain, func(lo, hi int) {
-		sc := getDWScratch()
-		defer putDWScratch(sc)
+		sc := dwScratches.get()
+		defer dwScratches.put(sc)
 		wp := sc.layoutDY(g)
 		for c := lo; c < hi; c++ {
 			spreadDY(im, sc.buf, dy[c*ohw:(c+1)*ohw], g, wp)
@@ -65,19 +60,32 @@ func DepthwiseConvGradInput(g *ConvGeom, dy, w, dx []float32) {
 // x [C,H,W] (padded with padValue) and dy [C,OH,OW]. It accumulates, so
 // callers clear dw first when they want the gradient alone.
 func DepthwiseConvGradWeight(g *ConvGeom, x, dy, dw []float32, padValue float32) {
-	hw, khw, ohw := g.H*g.W, g.KH*g.KW, g.OH*g.OW
-	_ = x[g.C*hw-1]
+	if g.empty() {
+		return
+	}
+	khw, ohw := g.KH*g.KW, g.OH*g.OW
 	_ = dw[g.C*khw-1]
 	_ = dy[g.C*ohw-1]
+	overPaddedX(g, x, padValue, func(im *impl, c int, buf []float32, offs []int, rowStep int) {
+		im.dwDot(buf, dy[c*ohw:(c+1)*ohw], offs, g.OW, g.OH, rowStep, g.OW, dw[c*khw:(c+1)*khw])
+	})
+}
+
+// overPaddedX calls fn for every channel c of x with the padded,
+// phase-split copy of that channel in buf, the tap offsets and the scratch
+// distance between output rows, spreading channels over the pool.
+func overPaddedX(g *ConvGeom, x []float32, pad float32, fn func(im *impl, c int, buf []float32, offs []int, rowStep int)) {
+	hw := g.H * g.W
+	_ = x[g.C*hw-1]
 	im := current.Load()
-	parallelChannels(g.C, ohw*khw, dwGrain, func(lo, hi int) {
-		sc := getDWScratch()
-		defer putDWScratch(sc)
+	parallelChannels(g.C, g.OH*g.OW*g.KH*g.KW, dwGrain, func(lo, hi int) {
+		sc := dwScratches.get()
+		defer dwScratches.put(sc)
 		lay := sc.layoutX(g)
-		lay.fillPad(sc.buf, g, padValue)
+		lay.fillPad(sc.buf, g, pad)
 		for c := lo; c < hi; c++ {
 			lay.fill(im, sc.buf, x[c*hw:(c+1)*hw], g)
-			im.dwDot(sc.buf, dy[c*ohw:(c+1)*ohw], sc.offs, g.OW, g.OH, lay.rowStep, g.OW, dw[c*khw:(c+1)*khw])
+			fn(im, c, sc.buf, sc.offs, lay.rowStep)
 		}
 	})
 }
@@ -128,33 +136,10 @@ type dwScratch struct {
 	span []int
 }
 
-var dwFree struct {
-	sync.Mutex
-	list []*dwScratch
-}
-
-func getDWScratch() *dwScratch {
-	dwFree.Lock()
-	defer dwFree.Unlock()
-	if n := len(dwFree.list); n > 0 {
-		sc := dwFree.list[n-1]
-		dwFree.list = dwFree.list[:n-1]
-		return sc
-	}
-	return new(dwScratch)
-}
-
-func putDWScratch(sc *dwScratch) {
-	dwFree.Lock()
-	dwFree.list = append(dwFree.list, sc)
-	dwFree.Unlock()
-}
+var dwScratches freeList[dwScratch]
 
 func (sc *dwScratch) grow(size, taps int) {
-	if cap(sc.buf) < size {
-		sc.buf = make([]float32, size)
-	}
-	sc.buf = sc.buf[:size]
+	growFloats(&sc.buf, size)
 	if cap(sc.offs) < taps {
 		sc.offs = make([]int, taps)
 	}

@@ -143,3 +143,23 @@ func BenchmarkDepthwise(b *testing.B) {
 		})
 	}
 }
+
+func TestConvKernelsEmptyGeometry(t *testing.T) {
+	g := ConvGeom{C: 0, H: 4, W: 4, KH: 3, KW: 3, SH: 1, SW: 1, PadT: 1, PadL: 1, PadB: 1, PadR: 1, DH: 1, DW: 1}
+	if !g.Init() {
+		t.Fatal("Init rejected a channel-free geometry")
+	}
+	// Nothing to do, and nothing indexed: nil slices must be fine.
+	DepthwiseConv(&g, nil, nil, nil, 0)
+	DepthwiseConvGradInput(&g, nil, nil, nil)
+	DepthwiseConvGradWeight(&g, nil, nil, nil, 0)
+	Im2col(&g, nil, nil, 0)
+	Col2im(&g, nil, nil)
+	y := []float32{7}
+	g1 := ConvGeom{C: 1, H: 1, W: 1, KH: 1, KW: 1, SH: 1, SW: 1, DH: 1, DW: 1}
+	g1.Init()
+	DepthwiseConv(&g1, []float32{3}, []float32{2}, y, 0)
+	if y[0] != 6 {
+		t.Fatalf("1×1 depthwise: y = %v, want 6", y[0])
+	}
+}

@@ -1,6 +1,7 @@
 //go:build amd64
 
 #include "textflag.h"
+#include "asm_amd64.h"
 
 // Depthwise convolution kernels for AVX-512; see depthwise.go for the
 // scratch layout. Columns go 64 at a time (four accumulators), then 16 at
@@ -11,10 +12,8 @@
 #define MASKS64 \
 	MOVQ $-1, AX \
 	CMPQ CX, $64 \
-	JGE 3(PC) \
-	MOVQ $1, AX \
-	SHLQ CX, AX \
-	DECQ AX \
+	JGE 4(PC) \
+	LOWBITS(AX) \
 	KMOVW AX, K1 \
 	SHRQ $16, AX \
 	KMOVW AX, K2 \
@@ -127,6 +126,13 @@ rows_done:
 	VFMADD231PS 128(SI)(BX*1), Z18, K3, a2 \
 	VFMADD231PS 192(SI)(BX*1), Z19, K4, a3
 
+// DOTBLK32 is DOTBLK for at most 32 columns.
+#define DOTBLK32(a0, a1) \
+	VMOVUPS.Z (DI)(BX*1), K1, Z16 \
+	VMOVUPS.Z 64(DI)(BX*1), K2, Z17 \
+	VFMADD231PS (SI)(BX*1), Z16, K1, a0 \
+	VFMADD231PS 64(SI)(BX*1), Z17, K2, a1
+
 // DOTBLK16 is DOTBLK for at most 16 columns.
 #define DOTBLK16(a0) \
 	VMOVUPS.Z (DI)(BX*1), K1, Z16 \
@@ -173,10 +179,15 @@ dot_blk:
 	MASKS64
 	CMPQ CX, $16
 	JLE dot_b16
+	CMPQ CX, $32
+	JLE dot_b32
 	DOTBLK(Z0, Z1, Z2, Z3)
 	ADDQ $256, BX
 	SUBQ $64, CX
 	JMP dot_blk
+dot_b32:
+	DOTBLK32(Z0, Z1)
+	JMP dot_row2
 dot_b16:
 	DOTBLK16(Z0)
 dot_row2:
@@ -192,10 +203,15 @@ dot_blk2:
 	MASKS64
 	CMPQ CX, $16
 	JLE dot_b16b
+	CMPQ CX, $32
+	JLE dot_b32b
 	DOTBLK(Z4, Z5, Z6, Z7)
 	ADDQ $256, BX
 	SUBQ $64, CX
 	JMP dot_blk2
+dot_b32b:
+	DOTBLK32(Z4, Z5)
+	JMP dot_next
 dot_b16b:
 	DOTBLK16(Z4)
 dot_next:
@@ -211,14 +227,7 @@ dot_reduce:
 	VADDPS Z1, Z0, Z0
 	VADDPS Z3, Z2, Z2
 	VADDPS Z2, Z0, Z0
-	VEXTRACTF32X8 $1, Z0, Y1
-	VADDPS Y1, Y0, Y0
-	VEXTRACTF128 $1, Y0, X1
-	VADDPS X1, X0, X0
-	VMOVHLPS X0, X0, X1
-	VADDPS X1, X0, X0
-	VMOVSHDUP X0, X1
-	VADDSS X1, X0, X0
+	HSUMZ0
 	VADDSS (R9)(DX*4), X0, X0
 	VMOVSS X0, (R9)(DX*4)
 	INCQ DX
@@ -266,17 +275,13 @@ s2_loop:
 s2_tail:
 	TESTQ CX, CX
 	JZ s2_done
-	MOVL $1, AX
-	SHLL CX, AX
-	DECL AX
+	LOWBITS(AX)
 	KMOVW AX, K1
 	SHLQ $1, CX
 	DECQ CX
-	MOVL $1, AX
-	SHLL CX, AX
-	DECL AX
+	LOWBITS(AX)
 	KMOVW AX, K2
-	VMOVUPS.Z (SI), K1, Y1
+	VMOVUPS.Z (SI), K1, Z1
 	VPMOVZXDQ Y1, Z1
 	VMOVUPS Z1, K2, (DI)
 s2_done:
@@ -329,9 +334,7 @@ di_loop:
 di_tail:
 	TESTQ CX, CX
 	JZ di_done
-	MOVQ $1, AX
-	SHLQ CX, AX
-	DECQ AX
+	LOWBITS(AX)
 	KMOVW AX, K1
 	SHRQ $16, AX
 	KMOVW AX, K2
@@ -344,15 +347,11 @@ di_tail:
 	MOVQ CX, BX
 	INCQ CX
 	SHRQ $1, CX
-	MOVL $1, AX
-	SHLL CX, AX
-	DECL AX
+	LOWBITS(AX)
 	KMOVW AX, K3
 	MOVQ BX, CX
 	SHRQ $1, CX
-	MOVL $1, AX
-	SHLL CX, AX
-	DECL AX
+	LOWBITS(AX)
 	KMOVW AX, K4
 	VMOVUPS Z1, K3, (DI)
 	VMOVUPS Z3, K4, (DX)

@@ -2,7 +2,8 @@ package kernels
 
 import (
 	"fmt"
-	"sync"
+	"runtime"
+	"sync/atomic"
 )
 
 // Sgemm computes C = alpha·op(A)·op(B) + beta·C for row-major matrices,
@@ -32,26 +33,27 @@ func Sgemm(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int
 	} else {
 		checkMatrix("B", b, k, n, ldb)
 	}
-	im := current.Load()
-	x := getGemm()
-	*x = gemmJob{
-		im: im, transA: transA, transB: transB, m: m, n: n, k: k,
-		alpha: alpha, beta: beta, a: a, b: b, c: c, lda: lda, ldb: ldb, ldc: ldc,
-		bufs: x.bufs, bar: x.bar,
-	}
-	x.plan()
+	x := gemmJobs.get()
+	x.setup(current.Load(), transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
 	workers := 1
-	if x.tasks > 1 {
-		workers = max(pool.acquire(x.tasks), 1)
+	if m*n*k >= parallelMinWork {
+		workers = runtime.GOMAXPROCS(0)
 	}
-	x.setTasks(workers)
+	x.plan(workers)
+	gen := pool.newGen()
+	total := x.nPack + x.nComp
+	x.packDone.Store(0)
+	x.work.reset(gen, total)
 	if workers > 1 {
-		pool.run(x, workers)
-	} else {
-		x.runTask(0)
+		pool.offer(x, gen, workers-1)
 	}
+	x.participate(gen)
+	x.work.wait()
 	x.a, x.b, x.c = nil, nil, nil
-	putGemm(x)
+	if cap(x.ap) > maxKeptPack {
+		x.ap = nil // do not pin the memory of one huge product
+	}
+	gemmJobs.put(x)
 }
 
 // checkMatrix panics with a description if s cannot hold a rows×cols
@@ -77,11 +79,16 @@ func scaleMatrix(m, n int, beta float32, c []float32, ldc int) {
 }
 
 // parallelMinWork is the m·n·k below which Sgemm stays on one goroutine:
-// waking a worker costs microseconds.
-const parallelMinWork = 1 << 20
+// below that, moving packed data and C between cores costs more than the
+// second core gains (measured crossover: about 150³).
+const parallelMinWork = 1 << 22
 
-// gemmJob holds one Sgemm call's operands, its work split and the packing
-// buffers; jobs are recycled so that steady-state calls do not allocate.
+// gemmJob holds one Sgemm call: operands, the packed op(A), and the chunk
+// plan. Its chunks are first the packing of op(A) (per k block, groups of
+// mr-row panels), then blocks of C (groups of panels × groups of nr
+// columns), each of which packs its own slice of op(B) per k block and
+// runs the micro-kernel over it. Jobs are recycled, so steady-state calls
+// do not allocate.
 type gemmJob struct {
 	im             *impl
 	transA, transB bool
@@ -90,139 +97,144 @@ type gemmJob struct {
 	a, b, c        []float32
 	lda, ldb, ldc  int
 
-	// tasks goroutines split either the rows (splitM: B blocks are packed
-	// jointly into the shared buffer bufs[0].b) or the columns (each task
-	// packs its own B) of C.
-	tasks  int
-	splitM bool
-	bufs   []packBufs
-	bar    *barrier
+	ap       []float32 // packed op(A): k block kb at kb·kc·mpad, panel q at q·mr·kc' within (kc' its depth)
+	mpad     int       // m rounded up to whole panels
+	kc       int       // depth of the k blocks (the last may be shorter)
+	panels   int       // mr-row panels of op(A)
+	kblocks  int
+	group    int // panels per packing chunk
+	groups   int // packing chunks per k block
+	nPack    int
+	rowStep  int // panels per C block
+	colStep  int // columns per C block (a multiple of nr)
+	colBlks  int
+	nComp    int
+	work     chunks
+	packDone atomic.Int64
 }
 
-type packBufs struct {
-	a, b []float32
+var gemmJobs freeList[gemmJob]
+
+func (x *gemmJob) setup(im *impl, transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
+	x.im, x.transA, x.transB = im, transA, transB
+	x.m, x.n, x.k = m, n, k
+	x.alpha, x.beta = alpha, beta
+	x.a, x.b, x.c = a, b, c
+	x.lda, x.ldb, x.ldc = lda, ldb, ldc
 }
 
-var gemmFree struct {
-	sync.Mutex
-	list []*gemmJob
-}
-
-func getGemm() *gemmJob {
-	gemmFree.Lock()
-	defer gemmFree.Unlock()
-	if n := len(gemmFree.list); n > 0 {
-		x := gemmFree.list[n-1]
-		gemmFree.list = gemmFree.list[:n-1]
-		return x
-	}
-	return &gemmJob{bar: new(barrier)}
-}
-
-func putGemm(x *gemmJob) {
-	gemmFree.Lock()
-	gemmFree.list = append(gemmFree.list, x)
-	gemmFree.Unlock()
-}
-
-// plan picks how many tasks the product deserves and along which
-// dimension to split it.
-func (x *gemmJob) plan() {
+// plan sizes the packed A and splits the work into chunks for workers
+// goroutines: enough C blocks that a late or slow goroutine leaves work
+// for the others, few enough that each packs a useful slice of B.
+func (x *gemmJob) plan(workers int) {
 	im := x.im
-	x.tasks = 1
-	if x.m*x.n*x.k < parallelMinWork {
-		return
+	x.panels = (x.m + im.mr - 1) / im.mr
+	x.mpad = x.panels * im.mr
+	// Equal k blocks of at most im.kc (a multiple of 8 where possible), so
+	// that no block is a thin remainder.
+	x.kblocks = (x.k + im.kc - 1) / im.kc
+	x.kc = min(im.kc, roundUp((x.k+x.kblocks-1)/x.kblocks, 8))
+	growFloats(&x.ap, x.mpad*x.k)
+
+	x.group = x.panels
+	if workers > 1 {
+		x.group = max(1, (x.panels+chunksPerWorker*workers-1)/(chunksPerWorker*workers))
 	}
-	mt := (x.m + im.mr - 1) / im.mr
-	nt := (x.n + im.nr - 1) / im.nr
-	x.tasks = min(mt+nt, 64) // capped again by the pool size
-	// Splitting rows shares the packed B and packs A once; prefer it when
-	// each task gets a few row panels.
-	x.splitM = mt >= 4*nt || mt >= 8
+	x.groups = (x.panels + x.group - 1) / x.group
+	x.nPack = x.kblocks * x.groups
+
+	// C blocks: narrow column blocks first (each packs a disjoint slice of
+	// B); split rows too only when columns are scarce and every row block
+	// stays tall enough to amortize packing its own copy of the B slice.
+	want := 1
+	if workers > 1 {
+		want = chunksPerWorker * workers
+	}
+	x.colStep = min(im.nc, max(im.nr, roundUp((x.n+want-1)/want, im.nr)))
+	x.colBlks = (x.n + x.colStep - 1) / x.colStep
+	rowBlks := 1
+	if x.colBlks < 2*workers {
+		rowBlks = max(1, min((want+x.colBlks-1)/x.colBlks, x.m/minRowBlock))
+	}
+	x.rowStep = (x.panels + rowBlks - 1) / rowBlks
+	rowBlks = (x.panels + x.rowStep - 1) / x.rowStep
+	x.nComp = rowBlks * x.colBlks
 }
 
-func (x *gemmJob) setTasks(t int) {
-	x.tasks = t
-	if x.splitM && t > 1 && (x.m+x.im.mr-1)/x.im.mr < 2*t {
-		x.splitM = false
-	}
-	for len(x.bufs) < t {
-		x.bufs = append(x.bufs, packBufs{})
-	}
-	x.bar.reset(t)
-}
+// maxKeptPack is the largest packed-A buffer (in floats) kept for reuse.
+const maxKeptPack = 1 << 22
 
-// span returns task t's share [lo, hi) of n items in units of unit.
-func span(n, unit, t, tasks int) (lo, hi int) {
-	units := (n + unit - 1) / unit
-	lo = min(units*t/tasks*unit, n)
-	hi = min(units*(t+1)/tasks*unit, n)
-	return lo, hi
-}
+// minRowBlock is the fewest rows of C worth a private copy of a B slice.
+const minRowBlock = 128
 
-func (x *gemmJob) runTask(t int) {
-	im := x.im
-	buf := &x.bufs[t]
-	if need := im.mc * im.kc; len(buf.a) < need {
-		buf.a = make([]float32, need)
-	}
-	if x.splitM {
-		m0, m1 := span(x.m, im.mr, t, x.tasks)
-		shared := &x.bufs[0]
-		if t == 0 {
-			if need := im.kc * im.nc; len(shared.b) < need {
-				shared.b = make([]float32, need)
+func roundUp(v, unit int) int { return (v + unit - 1) / unit * unit }
+
+func (x *gemmJob) participate(gen uint32) (woke bool) {
+	var bp *[]float32
+	for {
+		i, ok := x.work.next(gen)
+		if !ok {
+			break
+		}
+		if i < x.nPack {
+			x.packAChunk(i)
+			x.packDone.Add(1)
+		} else {
+			if bp == nil {
+				bp = panelBufs.get()
+				growFloats(bp, x.kc*x.colStep)
 			}
+			nPack := int64(x.nPack)
+			waitFor(func() bool { return x.packDone.Load() >= nPack })
+			x.computeChunk(i-x.nPack, *bp)
 		}
-		x.bar.wait() // shared.b is allocated
-		for jc := 0; jc < x.n; jc += im.nc {
-			nc := min(im.nc, x.n-jc)
-			for pc := 0; pc < x.k; pc += im.kc {
-				kc := min(im.kc, x.k-pc)
-				p0, p1 := span(nc, im.nr, t, x.tasks)
-				x.packB(shared.b, pc, kc, jc, p0, p1)
-				x.bar.wait()
-				x.compute(buf.a, shared.b, m0, m1, jc, nc, pc, kc)
-				x.bar.wait()
-			}
-		}
-		return
+		woke = x.work.finish()
 	}
-	if need := im.kc * im.nc; len(buf.b) < need {
-		buf.b = make([]float32, need)
+	if bp != nil {
+		panelBufs.put(bp)
 	}
-	n0, n1 := span(x.n, im.nr, t, x.tasks)
-	for jc := n0; jc < n1; jc += im.nc {
-		nc := min(im.nc, n1-jc)
-		for pc := 0; pc < x.k; pc += im.kc {
-			kc := min(im.kc, x.k-pc)
-			x.packB(buf.b, pc, kc, jc, 0, nc)
-			x.compute(buf.a, buf.b, 0, x.m, jc, nc, pc, kc)
-		}
-	}
+	return woke
 }
 
-// compute multiplies rows [m0, m1) of op(A) (depth pc..pc+kc) with the
-// packed B block of columns jc..jc+nc into C.
-func (x *gemmJob) compute(ap, bp []float32, m0, m1, jc, nc, pc, kc int) {
+// packAChunk packs one group of panels of one k block of op(A).
+func (x *gemmJob) packAChunk(i int) {
+	mr := x.im.mr
+	kb, g := i/x.groups, i%x.groups
+	pc := kb * x.kc
+	kc := min(x.kc, x.k-pc)
+	q0 := g * x.group
+	q1 := min(q0+x.group, x.panels)
+	dst := x.ap[kb*x.kc*x.mpad:]
+	x.packA(dst[q0*mr*kc:], q0*mr, min(q1*mr, x.m)-q0*mr, pc, kc)
+}
+
+// computeChunk runs one block of C over all k blocks.
+func (x *gemmJob) computeChunk(i int, bp []float32) {
 	im := x.im
 	mr, nr := im.mr, im.nr
-	beta := x.beta
-	if pc > 0 {
-		beta = 1
-	}
-	for ic := m0; ic < m1; ic += im.mc {
-		mc := min(im.mc, m1-ic)
-		x.packA(ap, ic, mc, pc, kc)
-		for jr := 0; jr < nc; jr += nr {
-			cols := min(nr, nc-jr)
-			bpan := bp[jr*kc : jr*kc+nr*kc]
-			for ir := 0; ir < mc; ir += mr {
-				rows := min(mr, mc-ir)
-				apan := ap[ir*kc : ir*kc+mr*kc]
-				off := (ic+ir)*x.ldc + jc + jr
-				im.kernel(kc, apan, bpan, x.c[off:], x.ldc, x.alpha, beta, rows, cols)
+	q0 := i / x.colBlks * x.rowStep
+	q1 := min(q0+x.rowStep, x.panels)
+	j0 := i % x.colBlks * x.colStep
+	cols := min(x.colStep, x.n-j0)
+	for kb := 0; kb < x.kblocks; kb++ {
+		pc := kb * x.kc
+		kc := min(x.kc, x.k-pc)
+		x.packB(bp, pc, kc, j0, 0, cols)
+		beta := x.beta
+		if kb > 0 {
+			beta = 1
+		}
+		apb := x.ap[kb*x.kc*x.mpad:]
+		for q := q0; q < q1; q++ {
+			rows := min(mr, x.m-q*mr)
+			apan := apb[q*mr*kc : (q+1)*mr*kc]
+			for jr := 0; jr < cols; jr += nr {
+				off := q*mr*x.ldc + j0 + jr
+				im.kernel(kc, apan, bp[jr*kc:(jr+nr)*kc], x.c[off:], x.ldc, x.alpha, beta, rows, min(nr, cols-jr))
 			}
 		}
 	}
 }
+
+// panelBufs recycles the buffers of packed B slices.
+var panelBufs freeList[[]float32]

@@ -8,43 +8,33 @@ import (
 
 //go:generate go run gen_asm.go
 
-var avx2Impl = &impl{
-	name: "avx2",
-	mr:   mr256, nr: 16,
-	kc: 256, mc: 120, nc: 2048,
-	kernel: kernelAVX2,
-	axpy:   axpyGeneric,
-	scale:  scaleGeneric,
-	add:    addGeneric,
-	dot:    dotGeneric,
-	dwRows: dwRowsGeneric,
-	dwDot:  dwDotGeneric,
-	spread: scatterAdd,
-	deint2: deint2Generic,
-}
+var avx2Impl = derive(genericImpl, func(im *impl) {
+	im.name = "avx2"
+	im.mr, im.nr = mr256, 16
+	im.kernel = kernelAVX2
+})
 
-var avx512Impl = &impl{
-	name: "avx512",
-	mr:   mr512, nr: 32,
-	kc: 256, mc: mr512 * 12, nc: 2048,
-	kernel: kernelAVX512,
-	axpy:   axpy512,
-	scale:  scale512,
-	add:    add512,
-	dot:    dot512,
-	dwRows: dwRowsAVX512,
-	dwDot:  dwDotAVX512,
-	spread: spreadAVX512,
-	deint2: deint2AVX512,
-}
+var avx512Impl = derive(genericImpl, func(im *impl) {
+	im.name = "avx512"
+	im.mr, im.nr = mr512, 32
+	im.kernel = kernelAVX512
+	im.packT, im.packN = packTAVX512, packNAVX512
+	im.axpy, im.scale, im.add, im.dot = axpy512, scale512, add512, dot512
+	im.dwRows, im.dwDot = dwRowsAVX512, dwDotAVX512
+	im.spread, im.deint2 = spreadAVX512, deint2AVX512
+})
 
-func init() {
+// archImpls lists the assembly implementations this CPU and OS support,
+// slowest first.
+func archImpls() []*impl {
+	var list []*impl
 	if cpu.X86.HasAVX2 && cpu.X86.HasFMA {
-		impls = append(impls, avx2Impl)
+		list = append(list, avx2Impl)
 	}
 	if cpu.X86.HasAVX512F {
-		impls = append(impls, avx512Impl)
+		list = append(list, avx512Impl)
 	}
+	return list
 }
 
 func kernelAVX512(k int, ap, bp, c []float32, ldc int, alpha, beta float32, rows, cols int) {

@@ -5,7 +5,7 @@
 package kernels
 
 const (
-	mr512 = 14
+	mr512 = 8
 	mr256 = 6
 )
 
@@ -33,24 +33,6 @@ func kern512x7(k int, a, b, c *float32, ldc int, alpha, beta float32, mask uint3
 //go:noescape
 func kern512x8(k int, a, b, c *float32, ldc int, alpha, beta float32, mask uint32)
 
-//go:noescape
-func kern512x9(k int, a, b, c *float32, ldc int, alpha, beta float32, mask uint32)
-
-//go:noescape
-func kern512x10(k int, a, b, c *float32, ldc int, alpha, beta float32, mask uint32)
-
-//go:noescape
-func kern512x11(k int, a, b, c *float32, ldc int, alpha, beta float32, mask uint32)
-
-//go:noescape
-func kern512x12(k int, a, b, c *float32, ldc int, alpha, beta float32, mask uint32)
-
-//go:noescape
-func kern512x13(k int, a, b, c *float32, ldc int, alpha, beta float32, mask uint32)
-
-//go:noescape
-func kern512x14(k int, a, b, c *float32, ldc int, alpha, beta float32, mask uint32)
-
 var kern512xTab = [...]func(k int, a, b, c *float32, ldc int, alpha, beta float32, mask uint32){
 	kern512x1,
 	kern512x2,
@@ -60,12 +42,6 @@ var kern512xTab = [...]func(k int, a, b, c *float32, ldc int, alpha, beta float3
 	kern512x6,
 	kern512x7,
 	kern512x8,
-	kern512x9,
-	kern512x10,
-	kern512x11,
-	kern512x12,
-	kern512x13,
-	kern512x14,
 }
 
 //go:noescape

@@ -111,6 +111,7 @@ func TestSgemm(t *testing.T) {
 // TestSgemmLarge covers the multi-task paths (row and column splits, more
 // than one k block, edge tiles in both directions).
 func TestSgemmLarge(t *testing.T) {
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(max(2, runtime.GOMAXPROCS(0))))
 	cases := []gemmCase{
 		{m: 300, n: 290, k: 520, alpha: 1, beta: 0},
 		{tA: true, m: 257, n: 300, k: 270, alpha: 0.5, beta: 1.5, pad: 3},
@@ -180,8 +181,9 @@ func TestSgemmNoAllocs(t *testing.T) {
 // TestSgemmConcurrent runs products from several goroutines at once and
 // from inside Parallel, exercising the busy-pool fallback.
 func TestSgemmConcurrent(t *testing.T) {
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(max(2, runtime.GOMAXPROCS(0))))
 	rng := rand.New(rand.NewPCG(7, 8))
-	const m, n, k = 130, 150, 120
+	const m, n, k = 170, 190, 150 // above parallelMinWork
 	a, b := randSlice(rng, m*k), randSlice(rng, k*n)
 	want := make([]float32, m*n)
 	naiveGemm(false, false, m, n, k, 1, a, k, b, n, 0, want, n)

@@ -16,8 +16,8 @@ import (
 )
 
 const (
-	mr512  = 14 // rows of the AVX-512 tile: 28 accumulators + 2 B + 2 broadcast registers
-	mr256  = 6  // rows of the AVX2 tile: 12 accumulators + 2 B + 2 broadcast registers
+	mr512  = 8 // rows of the AVX-512 tile: 16 accumulators + 2 B + 2 broadcast registers
+	mr256  = 6 // rows of the AVX2 tile: 12 accumulators + 2 B + 2 broadcast registers
 	unroll = 4
 )
 
@@ -85,100 +85,64 @@ func prologue(w *bytes.Buffer, name string) {
 	fmt.Fprintf(w, "\tSHLQ $2, R8\n")
 }
 
+// isa describes one register-tile family: mr rows of two vectors of
+// width lanes, accumulators in registers 0..2·mr-1 of the reg class, B in
+// bReg and bReg+1, broadcasts alternating in bReg+2 and bReg+3.
+type isa struct {
+	prefix string // kernel name prefix
+	reg    string // register class: "Z" or "Y"
+	mr     int
+	lanes  int
+	bReg   int
+	// masked stores through K1/K2 (AVX-512); otherwise full tiles only.
+	masked bool
+	zero   string // instruction that clears a register
+}
+
 func gen512() []byte {
-	var w bytes.Buffer
-	w.WriteString(header)
-	for rows := 1; rows <= mr512; rows++ {
-		name := fmt.Sprintf("kern512x%d", rows)
-		prologue(&w, name)
-		acc := func(r, h int) string { return fmt.Sprintf("Z%d", 2*r+h) }
-		for r := 0; r < rows; r++ {
-			fmt.Fprintf(&w, "\tVPXORD %s, %s, %s\n", acc(r, 0), acc(r, 0), acc(r, 0))
-			fmt.Fprintf(&w, "\tVPXORD %s, %s, %s\n", acc(r, 1), acc(r, 1), acc(r, 1))
-		}
-		// Prefetch the C tile so the epilogue does not stall on it.
-		fmt.Fprintf(&w, "\tMOVQ DX, SI\n")
-		for r := 0; r < rows; r++ {
-			fmt.Fprintf(&w, "\tPREFETCHT0 (SI)\n\tPREFETCHT0 64(SI)\n")
-			if r < rows-1 {
-				fmt.Fprintf(&w, "\tADDQ R8, SI\n")
-			}
-		}
-		step := func(u int) {
-			fmt.Fprintf(&w, "\tVMOVUPS %d(BX), Z28\n", u*128)
-			fmt.Fprintf(&w, "\tVMOVUPS %d(BX), Z29\n", u*128+64)
-			for r := 0; r < rows; r++ {
-				bc := fmt.Sprintf("Z%d", 30+r%2)
-				fmt.Fprintf(&w, "\tVBROADCASTSS %d(AX), %s\n", (u*mr512+r)*4, bc)
-				fmt.Fprintf(&w, "\tVFMADD231PS Z28, %s, %s\n", bc, acc(r, 0))
-				fmt.Fprintf(&w, "\tVFMADD231PS Z29, %s, %s\n", bc, acc(r, 1))
-			}
-		}
-		fmt.Fprintf(&w, "\tMOVQ CX, DI\n\tSHRQ $2, DI\n\tJZ %s_tail\n", name)
-		fmt.Fprintf(&w, "%s_loop4:\n", name)
-		for u := 0; u < unroll; u++ {
-			step(u)
-		}
-		fmt.Fprintf(&w, "\tADDQ $%d, AX\n\tADDQ $%d, BX\n", unroll*mr512*4, unroll*128)
-		fmt.Fprintf(&w, "\tDECQ DI\n\tJNZ %s_loop4\n", name)
-		fmt.Fprintf(&w, "%s_tail:\n\tANDQ $3, CX\n\tJZ %s_store\n", name, name)
-		fmt.Fprintf(&w, "%s_loop1:\n", name)
-		step(0)
-		fmt.Fprintf(&w, "\tADDQ $%d, AX\n\tADDQ $128, BX\n", mr512*4)
-		fmt.Fprintf(&w, "\tDECQ CX\n\tJNZ %s_loop1\n", name)
-		fmt.Fprintf(&w, "%s_store:\n", name)
-		fmt.Fprintf(&w, "\tMOVL mask+48(FP), R9\n\tKMOVW R9, K1\n\tSHRL $16, R9\n\tKMOVW R9, K2\n")
-		fmt.Fprintf(&w, "\tVBROADCASTSS alpha+40(FP), Z30\n")
-		fmt.Fprintf(&w, "\tMOVL beta+44(FP), R10\n\tSHLL $1, R10\n\tJZ %s_nobeta\n", name)
-		fmt.Fprintf(&w, "\tVBROADCASTSS beta+44(FP), Z31\n")
-		for r := 0; r < rows; r++ {
-			for h := 0; h < 2; h++ {
-				k := fmt.Sprintf("K%d", h+1)
-				fmt.Fprintf(&w, "\tVMOVUPS.Z %d(DX), %s, Z28\n", 64*h, k)
-				fmt.Fprintf(&w, "\tVMULPS Z30, %s, %s\n", acc(r, h), acc(r, h))
-				fmt.Fprintf(&w, "\tVFMADD231PS Z28, Z31, %s\n", acc(r, h))
-				fmt.Fprintf(&w, "\tVMOVUPS %s, %s, %d(DX)\n", acc(r, h), k, 64*h)
-			}
-			if r < rows-1 {
-				fmt.Fprintf(&w, "\tADDQ R8, DX\n")
-			}
-		}
-		fmt.Fprintf(&w, "\tVZEROUPPER\n\tRET\n")
-		fmt.Fprintf(&w, "%s_nobeta:\n", name)
-		for r := 0; r < rows; r++ {
-			for h := 0; h < 2; h++ {
-				k := fmt.Sprintf("K%d", h+1)
-				fmt.Fprintf(&w, "\tVMULPS Z30, %s, %s\n", acc(r, h), acc(r, h))
-				fmt.Fprintf(&w, "\tVMOVUPS %s, %s, %d(DX)\n", acc(r, h), k, 64*h)
-			}
-			if r < rows-1 {
-				fmt.Fprintf(&w, "\tADDQ R8, DX\n")
-			}
-		}
-		fmt.Fprintf(&w, "\tVZEROUPPER\n\tRET\n\n")
-	}
-	return w.Bytes()
+	return gen(isa{prefix: "kern512x", reg: "Z", mr: mr512, lanes: 16, bReg: 28, masked: true, zero: "VPXORD"})
 }
 
 func gen256() []byte {
+	return gen(isa{prefix: "kern256x", reg: "Y", mr: mr256, lanes: 8, bReg: 12, zero: "VXORPS"})
+}
+
+// gen writes one kernel per row count 1..mr: k-loop unrolled by 4, then
+// C = alpha·acc + beta·C (C not read when beta is ±0).
+func gen(s isa) []byte {
 	var w bytes.Buffer
 	w.WriteString(header)
-	for rows := 1; rows <= mr256; rows++ {
-		name := fmt.Sprintf("kern256x%d", rows)
+	vb := 4 * s.lanes // bytes per vector
+	reg := func(i int) string { return fmt.Sprintf("%s%d", s.reg, i) }
+	b0, b1 := reg(s.bReg), reg(s.bReg+1)
+	alpha, beta, tmp := reg(s.bReg+2), reg(s.bReg+3), b0
+	for rows := 1; rows <= s.mr; rows++ {
+		name := fmt.Sprintf("%s%d", s.prefix, rows)
 		prologue(&w, name)
-		acc := func(r, h int) string { return fmt.Sprintf("Y%d", 2*r+h) }
+		acc := func(r, h int) string { return reg(2*r + h) }
 		for r := 0; r < rows; r++ {
-			fmt.Fprintf(&w, "\tVXORPS %s, %s, %s\n", acc(r, 0), acc(r, 0), acc(r, 0))
-			fmt.Fprintf(&w, "\tVXORPS %s, %s, %s\n", acc(r, 1), acc(r, 1), acc(r, 1))
+			for h := 0; h < 2; h++ {
+				fmt.Fprintf(&w, "\t%s %s, %s, %s\n", s.zero, acc(r, h), acc(r, h), acc(r, h))
+			}
+		}
+		if s.masked {
+			// Prefetch the C tile so the epilogue does not stall on it.
+			fmt.Fprintf(&w, "\tMOVQ DX, SI\n")
+			for r := 0; r < rows; r++ {
+				fmt.Fprintf(&w, "\tPREFETCHT0 (SI)\n\tPREFETCHT0 %d(SI)\n", vb)
+				if r < rows-1 {
+					fmt.Fprintf(&w, "\tADDQ R8, SI\n")
+				}
+			}
 		}
 		step := func(u int) {
-			fmt.Fprintf(&w, "\tVMOVUPS %d(BX), Y12\n", u*64)
-			fmt.Fprintf(&w, "\tVMOVUPS %d(BX), Y13\n", u*64+32)
+			fmt.Fprintf(&w, "\tVMOVUPS %d(BX), %s\n", 2*u*vb, b0)
+			fmt.Fprintf(&w, "\tVMOVUPS %d(BX), %s\n", 2*u*vb+vb, b1)
 			for r := 0; r < rows; r++ {
-				bc := fmt.Sprintf("Y%d", 14+r%2)
-				fmt.Fprintf(&w, "\tVBROADCASTSS %d(AX), %s\n", (u*mr256+r)*4, bc)
-				fmt.Fprintf(&w, "\tVFMADD231PS Y12, %s, %s\n", bc, acc(r, 0))
-				fmt.Fprintf(&w, "\tVFMADD231PS Y13, %s, %s\n", bc, acc(r, 1))
+				bc := reg(s.bReg + 2 + r%2)
+				fmt.Fprintf(&w, "\tVBROADCASTSS %d(AX), %s\n", (u*s.mr+r)*4, bc)
+				fmt.Fprintf(&w, "\tVFMADD231PS %s, %s, %s\n", b0, bc, acc(r, 0))
+				fmt.Fprintf(&w, "\tVFMADD231PS %s, %s, %s\n", b1, bc, acc(r, 1))
 			}
 		}
 		fmt.Fprintf(&w, "\tMOVQ CX, DI\n\tSHRQ $2, DI\n\tJZ %s_tail\n", name)
@@ -186,39 +150,46 @@ func gen256() []byte {
 		for u := 0; u < unroll; u++ {
 			step(u)
 		}
-		fmt.Fprintf(&w, "\tADDQ $%d, AX\n\tADDQ $%d, BX\n", unroll*mr256*4, unroll*64)
+		fmt.Fprintf(&w, "\tADDQ $%d, AX\n\tADDQ $%d, BX\n", unroll*s.mr*4, unroll*2*vb)
 		fmt.Fprintf(&w, "\tDECQ DI\n\tJNZ %s_loop4\n", name)
 		fmt.Fprintf(&w, "%s_tail:\n\tANDQ $3, CX\n\tJZ %s_store\n", name, name)
 		fmt.Fprintf(&w, "%s_loop1:\n", name)
 		step(0)
-		fmt.Fprintf(&w, "\tADDQ $%d, AX\n\tADDQ $64, BX\n", mr256*4)
+		fmt.Fprintf(&w, "\tADDQ $%d, AX\n\tADDQ $%d, BX\n", s.mr*4, 2*vb)
 		fmt.Fprintf(&w, "\tDECQ CX\n\tJNZ %s_loop1\n", name)
 		fmt.Fprintf(&w, "%s_store:\n", name)
-		fmt.Fprintf(&w, "\tVBROADCASTSS alpha+40(FP), Y14\n")
+		mask := func(h int) string { return "" }
+		if s.masked {
+			fmt.Fprintf(&w, "\tMOVL mask+48(FP), R9\n\tKMOVW R9, K1\n\tSHRL $16, R9\n\tKMOVW R9, K2\n")
+			mask = func(h int) string { return fmt.Sprintf("K%d, ", h+1) }
+		}
+		fmt.Fprintf(&w, "\tVBROADCASTSS alpha+40(FP), %s\n", alpha)
 		fmt.Fprintf(&w, "\tMOVL beta+44(FP), R10\n\tSHLL $1, R10\n\tJZ %s_nobeta\n", name)
-		fmt.Fprintf(&w, "\tVBROADCASTSS beta+44(FP), Y15\n")
-		for r := 0; r < rows; r++ {
-			for h := 0; h < 2; h++ {
-				fmt.Fprintf(&w, "\tVMULPS Y14, %s, %s\n", acc(r, h), acc(r, h))
-				fmt.Fprintf(&w, "\tVFMADD231PS %d(DX), Y15, %s\n", 32*h, acc(r, h))
-				fmt.Fprintf(&w, "\tVMOVUPS %s, %d(DX)\n", acc(r, h), 32*h)
+		fmt.Fprintf(&w, "\tVBROADCASTSS beta+44(FP), %s\n", beta)
+		epilogue := func(withBeta bool) {
+			for r := 0; r < rows; r++ {
+				for h := 0; h < 2; h++ {
+					fmt.Fprintf(&w, "\tVMULPS %s, %s, %s\n", alpha, acc(r, h), acc(r, h))
+					if withBeta {
+						src := fmt.Sprintf("%d(DX)", vb*h)
+						if s.masked {
+							fmt.Fprintf(&w, "\tVMOVUPS.Z %s, %s%s\n", src, mask(h), tmp)
+							src = tmp
+						}
+						fmt.Fprintf(&w, "\tVFMADD231PS %s, %s, %s\n", src, beta, acc(r, h))
+					}
+					fmt.Fprintf(&w, "\tVMOVUPS %s, %s%d(DX)\n", acc(r, h), mask(h), vb*h)
+				}
+				if r < rows-1 {
+					fmt.Fprintf(&w, "\tADDQ R8, DX\n")
+				}
 			}
-			if r < rows-1 {
-				fmt.Fprintf(&w, "\tADDQ R8, DX\n")
-			}
+			fmt.Fprintf(&w, "\tVZEROUPPER\n\tRET\n")
 		}
-		fmt.Fprintf(&w, "\tVZEROUPPER\n\tRET\n")
+		epilogue(true)
 		fmt.Fprintf(&w, "%s_nobeta:\n", name)
-		for r := 0; r < rows; r++ {
-			for h := 0; h < 2; h++ {
-				fmt.Fprintf(&w, "\tVMULPS Y14, %s, %s\n", acc(r, h), acc(r, h))
-				fmt.Fprintf(&w, "\tVMOVUPS %s, %d(DX)\n", acc(r, h), 32*h)
-			}
-			if r < rows-1 {
-				fmt.Fprintf(&w, "\tADDQ R8, DX\n")
-			}
-		}
-		fmt.Fprintf(&w, "\tVZEROUPPER\n\tRET\n\n")
+		epilogue(false)
+		w.WriteString("\n")
 	}
 	return w.Bytes()
 }

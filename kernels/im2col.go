@@ -12,6 +12,12 @@ type ConvGeom struct {
 	OH, OW                 int
 }
 
+// empty reports whether g has no channels, input or output positions, so
+// that a kernel has nothing to do.
+func (g *ConvGeom) empty() bool {
+	return g.C <= 0 || g.H <= 0 || g.W <= 0 || g.KH <= 0 || g.KW <= 0 || g.OH <= 0 || g.OW <= 0
+}
+
 // Init computes the output size; it returns false if it is not positive.
 func (g *ConvGeom) Init() bool {
 	ekh := (g.KH-1)*g.DH + 1
@@ -29,6 +35,9 @@ const im2colGrain = 1 << 16
 // dst. Out-of-image positions take padValue. Rows of the patch matrix are
 // filled with block copies where the stride is 1.
 func Im2col(g *ConvGeom, src, dst []float32, padValue float32) {
+	if g.empty() {
+		return
+	}
 	ohw := g.OH * g.OW
 	per := g.KH * g.KW * ohw
 	_ = src[g.C*g.H*g.W-1]
@@ -65,6 +74,9 @@ func Im2col(g *ConvGeom, src, dst []float32, padValue float32) {
 // Col2im adds the patch matrix src ((C·KH·KW) × (OH·OW)) back into the
 // image dst (C×H×W), the adjoint of Im2col.
 func Col2im(g *ConvGeom, src, dst []float32) {
+	if g.empty() {
+		return
+	}
 	ohw := g.OH * g.OW
 	per := g.KH * g.KW * ohw
 	_ = dst[g.C*g.H*g.W-1]

@@ -65,6 +65,11 @@ func convCases() []ConvGeom {
 		{C: 40, H: 20, W: 19, KH: 3, KW: 3, SH: 2, SW: 2, PadT: 0, PadL: 0, PadB: 1, PadR: 1, DH: 1, DW: 1},
 		{C: 64, H: 28, W: 28, KH: 1, KW: 1, SH: 1, SW: 1, DH: 1, DW: 1},
 		{C: 16, H: 16, W: 16, KH: 3, KW: 3, SH: 1, SW: 1, PadT: 3, PadL: 3, PadB: 3, PadR: 3, DH: 3, DW: 3},
+		// Wide rows: several 64-column blocks plus a remainder.
+		{C: 2, H: 5, W: 133, KH: 3, KW: 3, SH: 1, SW: 1, PadT: 1, PadL: 1, PadB: 1, PadR: 1, DH: 1, DW: 1},
+		{C: 2, H: 6, W: 150, KH: 5, KW: 5, SH: 2, SW: 2, PadT: 2, PadL: 2, PadB: 2, PadR: 2, DH: 1, DW: 1},
+		{C: 1, H: 4, W: 64, KH: 3, KW: 3, SH: 1, SW: 1, PadT: 1, PadL: 1, PadB: 1, PadR: 1, DH: 1, DW: 1},
+		{C: 1, H: 4, W: 99, KH: 3, KW: 7, SH: 1, SW: 3, PadT: 0, PadL: 4, PadB: 0, PadR: 2, DH: 1, DW: 2},
 	}
 }
 
@@ -94,4 +99,27 @@ func TestIm2colCol2im(t *testing.T) {
 			}
 		}
 	}
+}
+
+func BenchmarkIm2col(b *testing.B) {
+	g := ConvGeom{C: 32, H: 56, W: 56, KH: 3, KW: 3, SH: 1, SW: 1, PadT: 1, PadL: 1, PadB: 1, PadR: 1, DH: 1, DW: 1}
+	g.Init()
+	src := make([]float32, g.C*g.H*g.W)
+	dst := make([]float32, g.C*g.KH*g.KW*g.OH*g.OW)
+	b.SetBytes(int64(4 * len(dst)))
+	b.Run("im2col", func(b *testing.B) {
+		for i := 0; i < b.N; i++ {
+			Im2col(&g, src, dst, 0)
+		}
+	})
+	b.Run("col2im", func(b *testing.B) {
+		for i := 0; i < b.N; i++ {
+			Col2im(&g, dst, src)
+		}
+	})
+	b.Run("naive-im2col", func(b *testing.B) {
+		for i := 0; i < b.N; i++ {
+			naiveIm2col(&g, src, 0)
+		}
+	})
 }

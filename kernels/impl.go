@@ -10,14 +10,21 @@ import (
 // its tile and cache-block sizes, and the vector helpers.
 type impl struct {
 	name string
-	// mr×nr is the register tile; kc, mc and nc are the cache blocks
-	// (mc a multiple of mr, nc a multiple of nr).
-	mr, nr     int
-	kc, mc, nc int
+	// mr×nr is the register tile, kc the depth of a packed block and nc
+	// (a multiple of nr) the width of the C blocks that are the unit of
+	// parallel work.
+	mr, nr int
+	kc, nc int
 	// kernel sets the mr'×nr' tile at c (row stride ldc) to
 	// alpha·Ap·Bp + beta·C, where Ap is a packed mr-row panel and Bp a
 	// packed nr-column panel of depth k; beta == 0 ignores the old C.
 	kernel func(k int, ap, bp, c []float32, ldc int, alpha, beta float32, rows, cols int)
+	// packT is the transposing pack: dst[p·width+r] = src[r·ld+p] for
+	// p < kc, r < rows, zero for rows ≤ r < width.
+	packT func(dst, src []float32, ld, rows, kc, width int)
+	// packN is the copying pack: dst[p·width+j] = src[p·ld+j] for p < kc,
+	// j < cols, zero for cols ≤ j < width.
+	packN func(dst, src []float32, ld, cols, kc, width int)
 
 	axpy  func(alpha float32, x, y []float32)
 	scale func(alpha float32, x []float32)
@@ -37,8 +44,10 @@ type impl struct {
 var genericImpl = &impl{
 	name: "generic",
 	mr:   4, nr: 8,
-	kc: 256, mc: 128, nc: 2048,
+	kc: 512, nc: 128,
 	kernel: kernelGeneric,
+	packT:  packTGeneric,
+	packN:  packNGeneric,
 	axpy:   axpyGeneric,
 	scale:  scaleGeneric,
 	add:    addGeneric,
@@ -49,18 +58,31 @@ var genericImpl = &impl{
 	deint2: deint2Generic,
 }
 
-// impls lists the implementations usable on this CPU, best last; it is
-// filled by init functions of the architecture files.
-var impls = []*impl{genericImpl}
+// derive returns a copy of base changed by edit.
+func derive(base *impl, edit func(*impl)) *impl {
+	im := *base
+	edit(&im)
+	return &im
+}
+
+// impls lists the implementations usable on this CPU, best last.
+var impls = append([]*impl{genericImpl}, archImpls()...)
 
 var current atomic.Pointer[impl]
 
 func init() {
-	current.Store(impls[len(impls)-1])
-	if v := os.Getenv("LOWBIT_KERNELS"); v != "" {
-		// An unknown or unsupported value keeps the best implementation.
-		_ = SetImpl(v)
+	current.Store(implFor(os.Getenv("LOWBIT_KERNELS")))
+}
+
+// implFor returns the implementation called name, or the best one this CPU
+// supports when name is empty, unknown or unsupported.
+func implFor(name string) *impl {
+	for _, im := range impls {
+		if im.name == name {
+			return im
+		}
 	}
+	return impls[len(impls)-1]
 }
 
 // Impl names the implementation in use: "generic", "avx2" or "avx512".
@@ -80,11 +102,9 @@ func Impls() []string {
 // start-up. It returns an error if the CPU lacks the instructions; calls
 // already running finish with the implementation they started with.
 func SetImpl(name string) error {
-	for _, im := range impls {
-		if im.name == name {
-			current.Store(im)
-			return nil
-		}
+	if im := implFor(name); im.name == name {
+		current.Store(im)
+		return nil
 	}
 	return fmt.Errorf("kernels: implementation %q is not available on this CPU (have %v)", name, Impls())
 }

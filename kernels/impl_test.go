@@ -34,3 +34,12 @@ func TestSetImpl(t *testing.T) {
 		t.Fatalf("Impls()[0] = %q, want generic", Impls()[0])
 	}
 }
+
+func TestImplFor(t *testing.T) {
+	best := Impls()[len(Impls())-1]
+	for env, want := range map[string]string{"": best, "generic": "generic", "no-such-isa": best, best: best} {
+		if got := implFor(env).name; got != want {
+			t.Errorf("LOWBIT_KERNELS=%q selects %q, want %q", env, got, want)
+		}
+	}
+}

@@ -14,24 +14,11 @@ func (x *gemmJob) packA(ap []float32, ic, mc, pc, kc int) {
 		dst := ap[ir*kc : ir*kc+mr*kc]
 		if x.transA {
 			// op(A)[i][p] = a[p*lda+i]: each depth is a contiguous run.
-			base := pc*x.lda + ic + ir
-			for p := 0; p < kc; p++ {
-				d := dst[p*mr : p*mr+mr]
-				copy(d, x.a[base+p*x.lda:base+p*x.lda+rows])
-				clear(d[rows:])
-			}
+			x.im.packN(dst, x.a[pc*x.lda+ic+ir:], x.lda, rows, kc, mr)
 			continue
 		}
 		// op(A)[i][p] = a[i*lda+p]: transpose rows into the panel.
-		for r := 0; r < rows; r++ {
-			src := x.a[(ic+ir+r)*x.lda+pc:][:kc]
-			scatter(dst[r:], src, mr)
-		}
-		for r := rows; r < mr; r++ {
-			for p := 0; p < kc; p++ {
-				dst[p*mr+r] = 0
-			}
-		}
+		x.im.packT(dst, x.a[(ic+ir)*x.lda+pc:], x.lda, rows, kc, mr)
 	}
 }
 
@@ -44,33 +31,40 @@ func (x *gemmJob) packB(bp []float32, pc, kc, jc, c0, c1 int) {
 		dst := bp[jr*kc : jr*kc+nr*kc]
 		if !x.transB {
 			// op(B)[p][j] = b[p*ldb+j]: each depth is a contiguous run.
-			base := pc*x.ldb + jc + jr
-			for p := 0; p < kc; p++ {
-				d := dst[p*nr : p*nr+nr]
-				copy(d, x.b[base+p*x.ldb:base+p*x.ldb+cols])
-				clear(d[cols:])
-			}
+			x.im.packN(dst, x.b[pc*x.ldb+jc+jr:], x.ldb, cols, kc, nr)
 			continue
 		}
-		for j := 0; j < cols; j++ {
-			src := x.b[(jc+jr+j)*x.ldb+pc:][:kc]
-			scatter(dst[j:], src, nr)
-		}
-		for j := cols; j < nr; j++ {
-			for p := 0; p < kc; p++ {
-				dst[p*nr+j] = 0
-			}
-		}
+		// op(B)[p][j] = b[j*ldb+p]: transpose rows into the panel.
+		x.im.packT(dst, x.b[(jc+jr)*x.ldb+pc:], x.ldb, cols, kc, nr)
 	}
 }
 
-// scatter writes src[p] to dst[p*stride].
-func scatter(dst, src []float32, stride int) {
-	if len(src) == 0 {
+// packNGeneric sets dst[p·width+j] = src[p·ld+j] for p < kc, j < cols
+// and zero-pads columns up to width.
+func packNGeneric(dst, src []float32, ld, cols, kc, width int) {
+	for p := 0; p < kc; p++ {
+		d := dst[p*width : p*width+width]
+		copy(d, src[p*ld:p*ld+cols])
+		clear(d[cols:])
+	}
+}
+
+// packTGeneric sets dst[p·width+r] = src[r·ld+p] for p < kc, r < rows
+// and zero-pads rows up to width.
+func packTGeneric(dst, src []float32, ld, rows, kc, width int) {
+	if kc <= 0 {
 		return
 	}
-	_ = dst[(len(src)-1)*stride]
-	for p, v := range src {
-		dst[p*stride] = v
+	dst = dst[:kc*width]
+	for r := 0; r < rows; r++ {
+		row := src[r*ld : r*ld+kc]
+		for p, v := range row {
+			dst[p*width+r] = v
+		}
+	}
+	for r := rows; r < width; r++ {
+		for p := 0; p < kc; p++ {
+			dst[p*width+r] = 0
+		}
 	}
 }

@@ -7,33 +7,35 @@ import (
 	"time"
 )
 
-// task is a job the worker pool runs: runTask(t) is called once for every
-// t in [0, tasks), each on its own goroutine (t = 0 on the caller's).
+// Parallel work is split into chunks that the caller and the pool's
+// workers claim one at a time from an atomic counter. The caller always
+// takes part and never waits for a worker to start: a worker that is
+// parked, busy with another job or descheduled by the OS simply claims
+// nothing, and the caller only waits for chunks that are already being
+// run. This keeps a job no slower than running it on one goroutine when
+// the cores are shared, and lets nested or concurrent callers share the
+// pool without locks or deadlock.
+
+// task is a job offered to the pool: participate claims and runs chunks
+// of the job's generation gen until none are left, and reports whether it
+// finished the last chunk while the job's owner was parked waiting.
 type task interface {
-	runTask(t int)
+	participate(gen uint32) (wokeOwner bool)
 }
 
 // workerPool is the one set of persistent goroutines that every parallel
-// kernel shares. It runs one job at a time; a caller that finds it busy
-// (another goroutine's job, or a nested call from inside a job) runs its
-// work on its own goroutine instead, so nesting never deadlocks.
-//
-// Waking a parked goroutine on an idle P can take tens of microseconds
-// (longer in a VM), so workers spin for spinTime after a job and callers
-// spin while waiting for their workers, before parking on channels. Back
-// to back kernels then start within a microsecond.
+// kernel shares. Workers spin for workerSpin after a job, so back-to-back
+// kernels start within a microsecond, then park on a channel.
 type workerPool struct {
-	busy    sync.Mutex
-	workers []*poolWorker // workers[i] runs task i+1
-	job     task
-	pending atomic.Int32 // tasks not yet finished by workers
-	caller  atomic.Int32 // callerRunning, callerParked or callerDone
-	done    chan struct{}
-	par     parallelJob // reused by Parallel while busy is held
+	mu      sync.Mutex // serializes offers and worker creation
+	workers []*poolWorker
+	gen     atomic.Uint32
 }
 
 type poolWorker struct {
 	state atomic.Int32 // workerSpinning, workerParked or workerHasJob
+	job   task         // written by an offer before state becomes workerHasJob
+	gen   uint32
 	wake  chan struct{}
 }
 
@@ -43,93 +45,96 @@ const (
 	workerHasJob
 )
 
-const (
-	callerRunning int32 = iota
-	callerParked
-	callerDone
-)
-
-// workerSpin is how long a worker waits hot for the next job before
-// parking; waking a parked goroutine on an idle P costs tens to hundreds of
-// microseconds on a VM. callerSpin is how long a caller that finished its
-// own share waits hot for the workers: they run concurrently, so this is
-// normally short, and parking would leave the caller in a worker's
-// run-next slot, slow to resume.
+// workerSpin is how long an idle worker waits hot for the next job before
+// parking: waking a parked goroutine on an idle P costs tens to hundreds
+// of microseconds on a VM, so it pays to spin through gaps of that order.
+// ownerSpin is how long a job's owner waits hot for chunks that others
+// are running before parking, which frees its core for them when the
+// machine is oversubscribed.
 const (
 	workerSpin = 300 * time.Microsecond
-	callerSpin = 20 * time.Millisecond
+	ownerSpin  = 200 * time.Microsecond
 )
 
-var pool = workerPool{done: make(chan struct{}, 1)}
+var pool workerPool
 
-// acquire reserves the pool and returns how many goroutines (the caller
-// included) may work on a job, at most want; 0 means the pool is busy or
-// one goroutine suffices.
-func (p *workerPool) acquire(want int) int {
-	workers := min(runtime.GOMAXPROCS(0), want)
-	if workers <= 1 || !p.busy.TryLock() {
-		return 0
-	}
-	for len(p.workers) < workers-1 {
-		w := &poolWorker{wake: make(chan struct{}, 1)}
-		p.workers = append(p.workers, w)
-		go p.work(w, len(p.workers))
-	}
-	return workers
+// newGen returns a fresh job generation (24 bits, see chunks).
+func (p *workerPool) newGen() uint32 {
+	return p.gen.Add(1) & genMask
 }
 
-// run executes j on tasks goroutines and releases the pool; acquire must
-// have returned at least tasks.
-func (p *workerPool) run(j task, tasks int) {
-	p.job = j
-	p.pending.Store(int32(tasks - 1))
-	p.caller.Store(callerRunning)
+// offer hands j to at most n idle workers, starting workers up to
+// GOMAXPROCS-1 as needed. It does not wait for them.
+func (p *workerPool) offer(j task, gen uint32, n int) {
+	n = min(n, runtime.GOMAXPROCS(0)-1)
+	if n <= 0 {
+		return
+	}
 	woke := false
-	for _, w := range p.workers[:tasks-1] {
-		if !w.state.CompareAndSwap(workerSpinning, workerHasJob) {
-			w.state.Store(workerHasJob)
+	p.mu.Lock()
+	for len(p.workers) < n {
+		w := &poolWorker{wake: make(chan struct{}, 1)}
+		w.state.Store(workerParked)
+		p.workers = append(p.workers, w)
+		go p.work(w)
+	}
+	for _, w := range p.workers {
+		if n == 0 {
+			break
+		}
+		if w.state.Load() == workerHasJob {
+			continue
+		}
+		w.job, w.gen = j, gen
+		if w.state.CompareAndSwap(workerSpinning, workerHasJob) {
+			n--
+		} else if w.state.CompareAndSwap(workerParked, workerHasJob) {
 			w.wake <- struct{}{}
 			woke = true
+			n--
 		}
 	}
+	p.mu.Unlock()
 	if woke {
-		// A woken worker lands in this P's run-next slot, from which idle
-		// Ps are slow to steal; yield so that it starts here at once and
-		// this goroutine moves to the global queue, where the P that the
-		// wake-up started finds it quickly.
+		// The woken worker sits in this P's run-next slot, from which idle
+		// Ps are slow to steal. Yield so that it starts here at once; this
+		// goroutine moves to the global queue, where the P that the wake-up
+		// started finds it.
 		runtime.Gosched()
 	}
-	j.runTask(0)
-	if !spinUntil(callerSpin, func() bool { return p.pending.Load() == 0 }) &&
-		p.caller.CompareAndSwap(callerRunning, callerParked) {
-		<-p.done
-	}
-	p.job = nil
-	p.busy.Unlock()
 }
 
-func (p *workerPool) work(w *poolWorker, t int) {
+func (p *workerPool) work(w *poolWorker) {
+	<-w.wake // workers start parked
 	for {
+		j, gen := w.job, w.gen
+		w.job = nil
+		if j.participate(gen) {
+			// The owner now waits in this P's run-next slot; park so that
+			// it runs here at once instead of waiting to be stolen.
+			w.state.Store(workerParked)
+			<-w.wake
+			continue
+		}
+		w.state.Store(workerSpinning)
 		if !spinUntil(workerSpin, func() bool { return w.state.Load() == workerHasJob }) &&
 			w.state.CompareAndSwap(workerSpinning, workerParked) {
 			<-w.wake
 		}
-		p.job.runTask(t)
-		w.state.Store(workerSpinning)
-		if p.pending.Add(-1) == 0 && p.caller.Swap(callerDone) == callerParked {
-			p.done <- struct{}{}
-		}
 	}
 }
 
-// spinUntil polls cond for up to limit and reports whether it held.
+// spinUntil polls cond for up to limit and reports whether it held. It
+// deliberately never calls runtime.Gosched: two goroutines yielding to
+// each other can end up sharing one P while the other Ps sleep, because
+// yielding does not wake idle Ps.
 func spinUntil(limit time.Duration, cond func() bool) bool {
 	var start time.Time
-	for i := 0; ; i++ {
+	for i := 1; ; i++ {
 		if cond() {
 			return true
 		}
-		if i&1023 == 1023 {
+		if i&1023 == 0 {
 			if start.IsZero() {
 				start = time.Now()
 			} else if time.Since(start) > limit {
@@ -139,76 +144,143 @@ func spinUntil(limit time.Duration, cond func() bool) bool {
 	}
 }
 
-// parallelJob adapts Parallel's chunked function to a task.
+// waitFor returns once cond holds; it is for short waits on work other
+// goroutines are already running. After ownerSpin it yields between polls,
+// in case the goroutine it waits for was preempted onto this P's queue.
+func waitFor(cond func() bool) {
+	for !spinUntil(ownerSpin, cond) {
+		runtime.Gosched()
+	}
+}
+
+// chunks hands out the chunk indices [0, total) of one job generation.
+// The claim word packs gen (24 bits), total and next (20 bits each), so a
+// late worker of an older job can never claim chunks of a newer one that
+// reuses the same struct. Fields other than claim are only touched after a
+// successful claim or by the owner.
+type chunks struct {
+	claim atomic.Uint64
+	// state is 2·(chunks finished) + 1 while the owner is parked in wait:
+	// one word, so that the last finisher learns atomically whether to
+	// wake the owner.
+	state atomic.Int64
+	total int64
+	wake  chan struct{}
+}
+
+const (
+	genMask   = 1<<24 - 1
+	maxChunks = 1<<20 - 1
+)
+
+// reset starts generation gen with total chunks (at most maxChunks).
+func (c *chunks) reset(gen uint32, total int) {
+	if c.wake == nil {
+		c.wake = make(chan struct{}, 1)
+	}
+	c.total = int64(total)
+	c.state.Store(0)
+	c.claim.Store(uint64(gen)<<40 | uint64(total)<<20)
+}
+
+// next claims a chunk of generation gen.
+func (c *chunks) next(gen uint32) (int, bool) {
+	for {
+		v := c.claim.Load()
+		if uint32(v>>40) != gen {
+			return 0, false
+		}
+		i, total := int(v&maxChunks), int(v>>20&maxChunks)
+		if i >= total {
+			return 0, false
+		}
+		if c.claim.CompareAndSwap(v, v+1) {
+			return i, true
+		}
+	}
+}
+
+// finish marks a claimed chunk done; it reports whether that woke the
+// parked owner. The owner cannot reuse c before this chunk is counted, so
+// reading total first is safe; nothing of c is touched after the add but
+// the wake channel, which never changes.
+func (c *chunks) finish() bool {
+	total := c.total
+	if v := c.state.Add(2); v>>1 == total && v&1 == 1 {
+		c.wake <- struct{}{}
+		return true
+	}
+	return false
+}
+
+// wait returns once every chunk has finished; the owner calls it after its
+// own claims ran out, so it only waits for chunks others are running.
+func (c *chunks) wait() {
+	if spinUntil(ownerSpin, func() bool { return c.state.Load()>>1 >= c.total }) {
+		return
+	}
+	for {
+		v := c.state.Load()
+		if v>>1 >= c.total {
+			return
+		}
+		if c.state.CompareAndSwap(v, v|1) {
+			<-c.wake
+			return
+		}
+	}
+}
+
+// parallelJob runs Parallel's function over chunk ranges.
 type parallelJob struct {
+	work     chunks
 	fn       func(lo, hi int)
 	n, chunk int
 }
 
-func (j *parallelJob) runTask(t int) {
-	lo := t * j.chunk
-	if lo < j.n {
+func (j *parallelJob) participate(gen uint32) (woke bool) {
+	for {
+		i, ok := j.work.next(gen)
+		if !ok {
+			return woke
+		}
+		lo := i * j.chunk
 		j.fn(lo, min(lo+j.chunk, j.n))
+		woke = j.work.finish()
 	}
 }
 
+var parallelJobs = sync.Pool{New: func() any { return new(parallelJob) }}
+
+// chunksPerWorker is how many chunks Parallel aims at per goroutine, so
+// that a slow or late goroutine leaves work for the others.
+const chunksPerWorker = 4
+
 // Parallel splits [0, n) into contiguous chunks and runs fn on them on up to
-// GOMAXPROCS goroutines of the shared worker pool. grain is the smallest
-// chunk worth a goroutine. fn may itself call Parallel or Sgemm: nested
-// calls run on the calling goroutine.
+// GOMAXPROCS goroutines of the shared worker pool, the caller's included;
+// it returns when all chunks are done. grain is the smallest chunk worth
+// handing to another goroutine. fn may run several times on one goroutine
+// and may itself call Parallel or Sgemm.
 func Parallel(n, grain int, fn func(lo, hi int)) {
 	if n <= 0 {
 		return
 	}
 	grain = max(grain, 1)
-	workers := pool.acquire((n + grain - 1) / grain)
+	workers := min(runtime.GOMAXPROCS(0), (n+grain-1)/grain)
 	if workers <= 1 {
 		fn(0, n)
 		return
 	}
-	chunk := (n + workers - 1) / workers
-	tasks := (n + chunk - 1) / chunk
-	pool.par = parallelJob{fn: fn, n: n, chunk: chunk}
-	pool.run(&pool.par, tasks)
-	pool.par.fn = nil
-}
-
-// barrier lets a fixed number of goroutines wait for each other. Waiters
-// spin briefly (the other side is usually a few microseconds away) and
-// then sleep.
-type barrier struct {
-	parties int
-	arrived atomic.Int32
-	gen     atomic.Uint32
-	mu      sync.Mutex
-	cond    sync.Cond
-}
-
-func (b *barrier) reset(parties int) {
-	b.parties = parties
-	b.arrived.Store(0)
-	b.cond.L = &b.mu
-}
-
-func (b *barrier) wait() {
-	if b.parties <= 1 {
-		return
-	}
-	g := b.gen.Load()
-	if int(b.arrived.Add(1)) == b.parties {
-		b.arrived.Store(0)
-		b.mu.Lock()
-		b.gen.Add(1)
-		b.mu.Unlock()
-		b.cond.Broadcast()
-		return
-	}
-	if spinUntil(callerSpin, func() bool { return b.gen.Load() != g }) {
-		return
-	}
-	b.mu.Lock()
-	for b.gen.Load() == g {
-		b.cond.Wait()
-	}
-	b.mu.Unlock()
+	chunk := max(grain, (n+chunksPerWorker*workers-1)/(chunksPerWorker*workers))
+	chunk = max(chunk, (n+maxChunks-1)/maxChunks)
+	j := parallelJobs.Get().(*parallelJob)
+	j.fn, j.n, j.chunk = fn, n, chunk
+	total := (n + chunk - 1) / chunk
+	gen := pool.newGen()
+	j.work.reset(gen, total)
+	pool.offer(j, gen, workers-1)
+	j.participate(gen)
+	j.work.wait()
+	j.fn = nil
+	parallelJobs.Put(j)
 }

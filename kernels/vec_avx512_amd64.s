@@ -1,15 +1,14 @@
 //go:build amd64
 
 #include "textflag.h"
+#include "asm_amd64.h"
 
 // Vector helpers for AVX-512: 64 floats per main-loop step, 16 per
 // second-loop step, and a masked final step for the remainder.
 
-// tailMask sets K1 to the low CX bits (CX < 16). Clobbers AX.
+// TAILMASK sets K1 to the low CX bits (CX < 16). Clobbers AX.
 #define TAILMASK \
-	MOVL $1, AX \
-	SHLL CX, AX \
-	DECL AX \
+	LOWBITS(AX) \
 	KMOVW AX, K1
 
 // func axpy512(alpha float32, x, y []float32)
@@ -190,14 +189,7 @@ dotsum:
 	VADDPS Z1, Z0, Z0
 	VADDPS Z3, Z2, Z2
 	VADDPS Z2, Z0, Z0
-	VEXTRACTF32X8 $1, Z0, Y1
-	VADDPS Y1, Y0, Y0
-	VEXTRACTF128 $1, Y0, X1
-	VADDPS X1, X0, X0
-	VMOVHLPS X0, X0, X1
-	VADDPS X1, X0, X0
-	VMOVSHDUP X0, X1
-	VADDSS X1, X0, X0
+	HSUMZ0
 	MOVSS X0, ret+48(FP)
 	VZEROUPPER
 	RET

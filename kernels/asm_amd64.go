@@ -2,6 +2,9 @@
 
 package kernels
 
+// Go declarations and bounds-checking wrappers of the hand-written AVX-512
+// assembly (vector helpers, depthwise, packing).
+
 //go:noescape
 func axpy512(alpha float32, x, y []float32)
 
@@ -75,4 +78,40 @@ func deint2AVX512(even, odd, src []float32) {
 	_ = even[(len(src)+1)/2-1]
 	_ = odd[len(src)/2-1]
 	deint2x512(&even[0], &odd[0], &src[0], len(src))
+}
+
+//go:noescape
+func packT512(dst, src *float32, ld, rows, kc, width int)
+
+// packTAVX512 sets dst[p·width+r] = src[r·ld+p] for p < kc, r < rows
+// and zero-pads rows up to width (32, or at most 16).
+func packTAVX512(dst, src []float32, ld, rows, kc, width int) {
+	if kc <= 0 {
+		return
+	}
+	if rows <= 0 || ld*32 >= 1<<31 || (width != 32 && width > 16) {
+		packTGeneric(dst, src, ld, rows, kc, width)
+		return
+	}
+	_ = dst[kc*width-1]
+	_ = src[(rows-1)*ld+kc-1]
+	packT512(&dst[0], &src[0], ld, rows, kc, width)
+}
+
+//go:noescape
+func packN512(dst, src *float32, ld, cols, kc, width int)
+
+// packNAVX512 sets dst[p·width+j] = src[p·ld+j] for p < kc, j < cols and
+// zero-pads columns up to width (32, or at most 16).
+func packNAVX512(dst, src []float32, ld, cols, kc, width int) {
+	if kc <= 0 {
+		return
+	}
+	if cols <= 0 || (width != 32 && width > 16) {
+		packNGeneric(dst, src, ld, cols, kc, width)
+		return
+	}
+	_ = dst[kc*width-1]
+	_ = src[(kc-1)*ld+cols-1]
+	packN512(&dst[0], &src[0], ld, cols, kc, width)
 }

@@ -1,0 +1,39 @@
+package kernels
+
+import "sync"
+
+// freeList recycles values (packing buffers, jobs, scratch) across calls
+// so that steady-state calls do not allocate. Unlike sync.Pool it never
+// drops values at a GC; it holds at most as many as were ever in use at
+// once.
+type freeList[T any] struct {
+	mu   sync.Mutex
+	list []*T
+}
+
+func (f *freeList[T]) get() *T {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if n := len(f.list); n > 0 {
+		v := f.list[n-1]
+		f.list = f.list[:n-1]
+		return v
+	}
+	return new(T)
+}
+
+func (f *freeList[T]) put(v *T) {
+	f.mu.Lock()
+	f.list = append(f.list, v)
+	f.mu.Unlock()
+}
+
+// growFloats returns *s resized to n elements, reallocating only when its
+// capacity is too small.
+func growFloats(s *[]float32, n int) []float32 {
+	if cap(*s) < n {
+		*s = make([]float32, n)
+	}
+	*s = (*s)[:n]
+	return *s
+}
