@@ -15,13 +15,7 @@ import (
 
 func runQuantizeCmd(t *testing.T, args ...string) (string, error) {
 	t.Helper()
-	cmd := newQuantizeCmd()
-	var out bytes.Buffer
-	cmd.SetOut(&out)
-	cmd.SetErr(&out)
-	cmd.SetArgs(args)
-	err := cmd.Execute()
-	return out.String(), err
+	return execCmd(t, newQuantizeCmd(), args...)
 }
 
 // TestQuantizeCommand runs the whole command on an (untrained) LeNet-5:

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"encoding/json"
 	"math"
 	"os"
@@ -15,13 +14,7 @@ import (
 
 func runRun(t *testing.T, args ...string) (string, error) {
 	t.Helper()
-	cmd := newRunCmd()
-	var out bytes.Buffer
-	cmd.SetOut(&out)
-	cmd.SetErr(&out)
-	cmd.SetArgs(args)
-	err := cmd.Execute()
-	return out.String(), err
+	return execCmd(t, newRunCmd(), args...)
 }
 
 const fixtures = "../../onnx/testdata/torchvision"

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"iter"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -13,7 +12,6 @@ import (
 	"lowbit/internal/atomicfile"
 	"lowbit/onnx"
 	"lowbit/sim"
-	"lowbit/tensor"
 )
 
 var simulateCmd = newSimulateCmd()
@@ -145,20 +143,7 @@ func simWorkload(ctx context.Context, net, dataSpec, split string, ratio float64
 		return nil, err
 	}
 	defer l.Close()
-	it := l.Epoch(ctx, 0)
-	defer it.Close()
-	batches := iter.Seq2[*tensor.Tensor, error](func(yield func(*tensor.Tensor, error) bool) {
-		for it.Next() {
-			x, _ := it.Batch()
-			if !yield(x, nil) {
-				return
-			}
-		}
-		if err := it.Err(); err != nil {
-			yield(nil, err)
-		}
-	})
-	stats, err := sim.CollectStats(ctx, g, batches, sim.CollectOptions{OutlierRatio: ratio, MaxBatches: nb})
+	stats, err := sim.CollectStats(ctx, g, loaderBatches(ctx, l), sim.CollectOptions{OutlierRatio: ratio, MaxBatches: nb})
 	if err != nil {
 		return nil, fmt.Errorf("%s on %s: %w", net, dataSpec, err)
 	}

@@ -11,13 +11,7 @@ import (
 
 func runSimulate(t *testing.T, args ...string) (string, error) {
 	t.Helper()
-	cmd := newSimulateCmd()
-	var out bytes.Buffer
-	cmd.SetOut(&out)
-	cmd.SetErr(&out)
-	cmd.SetArgs(args)
-	err := cmd.Execute()
-	return out.String(), err
+	return execCmd(t, newSimulateCmd(), args...)
 }
 
 func TestSimulateJSON(t *testing.T) {
