@@ -1,0 +1,44 @@
+package main
+
+import (
+	"encoding/json"
+	"path/filepath"
+	"testing"
+
+	"lowbit/internal/ortrun"
+	"lowbit/models"
+	"lowbit/onnx"
+)
+
+// TestORTCheckQuantizedLeNet quantizes an untrained LeNet-5 with OLAQ 4/4
+// and checks that ONNX Runtime agrees with lowbit on 300 MNIST images.
+func TestORTCheckQuantizedLeNet(t *testing.T) {
+	if _, err := ortrun.Find(); err != nil {
+		t.Skip(err)
+	}
+	dir := t.TempDir()
+	g, err := models.Build("lenet5", models.Config{InC: 1, H: 28, W: 28, Classes: 10, Seed: 5})
+	if err != nil {
+		t.Fatal(err)
+	}
+	fp := filepath.Join(dir, "f.onnx")
+	if err := onnx.Save(g, fp); err != nil {
+		t.Fatal(err)
+	}
+	q := filepath.Join(dir, "q.onnx")
+	if _, err := execCmd(t, newQuantizeCmd(), "--model", fp, "--data", "mnist", "--method", "olaq", "--wbits", "4", "--abits", "4",
+		"--calib-images", "200", "--test-images", "100", "--out", q); err != nil {
+		t.Fatal(err)
+	}
+	out, err := execCmd(t, newORTCheckCmd(), "--model", q, "--data", "mnist", "--limit", "300", "--batch", "128", "--json")
+	if err != nil {
+		t.Fatal(err, out)
+	}
+	var r ortCheckResult
+	if err := json.Unmarshal([]byte(out), &r); err != nil {
+		t.Fatalf("%v: %s", err, out)
+	}
+	if r.Images != 300 || r.Agreement < 0.99 || r.MaxLogitDiff > 0.5 {
+		t.Fatalf("ONNX Runtime disagrees with lowbit: %+v", r)
+	}
+}
