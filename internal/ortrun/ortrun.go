@@ -35,7 +35,7 @@ func Find() (*Harness, error) {
 	if dir == "" {
 		root, err := moduleRoot()
 		if err != nil {
-			return nil, err
+			return nil, fmt.Errorf("ONNX Runtime harness not found (%v): set LOWBIT_ORT_DIR to lowbit's tools/ort directory, or run inside the lowbit repository", err)
 		}
 		dir = filepath.Join(root, "tools", "ort")
 	}
