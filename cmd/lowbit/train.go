@@ -171,8 +171,9 @@ func runTrain(ctx context.Context, f trainFlags) (*trainResult, error) {
 			return nil, err
 		}
 		fmt.Fprintf(logw(), "interrupted: %s holds the current weights; continue with --resume\n", f.out)
+		return res, runErr
 	}
-	m, err := train.Evaluate(context.WithoutCancel(ctx), g, testSrc)
+	m, err := train.Evaluate(ctx, g, testSrc)
 	if err != nil {
 		return nil, err
 	}
@@ -182,9 +183,6 @@ func runTrain(ctx context.Context, f trainFlags) (*trainResult, error) {
 	res.Top1, res.Top5, res.Loss, res.Images = m.Top1, m.Top5, m.Loss, m.Images
 	res.Seconds = time.Since(start).Seconds()
 	fmt.Fprintf(logw(), "%s: test top-1 %.2f%%  top-5 %.2f%%  loss %.4f  (%.0fs) → %s\n", f.model, 100*m.Top1, 100*m.Top5, m.Loss, res.Seconds, f.out)
-	if res.Interrupted {
-		return res, ctx.Err()
-	}
 	os.Remove(statePath)
 	return res, nil
 }
