@@ -43,7 +43,16 @@ type gemmCase struct {
 	pad         int // extra elements per row beyond the logical width
 }
 
+// sgemmFunc has Sgemm's signature (Sgemm, SgemmSerial, or PackedA with
+// SgemmPacked).
+type sgemmFunc func(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int)
+
 func runGemmCase(t *testing.T, rng *rand.Rand, tc gemmCase) {
+	t.Helper()
+	runGemmCaseWith(t, rng, tc, Sgemm)
+}
+
+func runGemmCaseWith(t *testing.T, rng *rand.Rand, tc gemmCase, gemm sgemmFunc) {
 	t.Helper()
 	ar, ac := tc.m, tc.k
 	if tc.tA {
@@ -66,7 +75,7 @@ func runGemmCase(t *testing.T, rng *rand.Rand, tc gemmCase) {
 	}
 	want := append([]float32(nil), c...)
 	naiveGemm(tc.tA, tc.tB, tc.m, tc.n, tc.k, tc.alpha, a, lda, b, ldb, tc.beta, want, ldc)
-	Sgemm(tc.tA, tc.tB, tc.m, tc.n, tc.k, tc.alpha, a, lda, b, ldb, tc.beta, c, ldc)
+	gemm(tc.tA, tc.tB, tc.m, tc.n, tc.k, tc.alpha, a, lda, b, ldb, tc.beta, c, ldc)
 	tol := 1e-5 * math.Sqrt(float64(tc.k)+1)
 	for i := 0; i < tc.m; i++ {
 		for j := 0; j < ldc; j++ {

@@ -33,7 +33,8 @@ const im2colGrain = 1 << 16
 
 // Im2col writes the (C·KH·KW) × (OH·OW) patch matrix of src (C×H×W) into
 // dst. Out-of-image positions take padValue. Rows of the patch matrix are
-// filled with block copies where the stride is 1.
+// filled with block copies where the stride is 1. Large matrices are split
+// over the worker pool by channel.
 func Im2col(g *ConvGeom, src, dst []float32, padValue float32) {
 	if g.empty() {
 		return
@@ -43,32 +44,78 @@ func Im2col(g *ConvGeom, src, dst []float32, padValue float32) {
 	_ = src[g.C*g.H*g.W-1]
 	_ = dst[g.C*per-1]
 	parallelChannels(g.C, per, im2colGrain, func(lo, hi int) {
-		for c := lo; c < hi; c++ {
-			img := src[c*g.H*g.W : (c+1)*g.H*g.W]
-			for ky := 0; ky < g.KH; ky++ {
-				oylo, oyhi := validRange(g.OH, g.SH, g.PadT, ky*g.DH, g.H)
-				for kx := 0; kx < g.KW; kx++ {
-					oxlo, oxhi := validRange(g.OW, g.SW, g.PadL, kx*g.DW, g.W)
-					row := dst[((c*g.KH+ky)*g.KW+kx)*ohw:][:ohw]
-					fill(row[:oylo*g.OW], padValue)
-					fill(row[oyhi*g.OW:], padValue)
-					ix0 := oxlo*g.SW - g.PadL + kx*g.DW
-					for oy := oylo; oy < oyhi; oy++ {
-						out := row[oy*g.OW : (oy+1)*g.OW]
-						fill(out[:oxlo], padValue)
-						fill(out[oxhi:], padValue)
-						iy := oy*g.SH - g.PadT + ky*g.DH
-						line := img[iy*g.W : (iy+1)*g.W]
-						if g.SW == 1 {
-							copy(out[oxlo:oxhi], line[ix0:])
-							continue
+		im2colChannels(g, src, dst, ohw, padValue, lo, hi)
+	})
+}
+
+// Im2colStrided is Im2col on the calling goroutine with the patch matrix's
+// rows ld elements apart (ld ≥ OH·OW), so that several images can be
+// placed side by side in one matrix of ld columns.
+func Im2colStrided(g *ConvGeom, src, dst []float32, ld int, padValue float32) {
+	if g.empty() {
+		return
+	}
+	ohw := g.OH * g.OW
+	if ld < ohw {
+		panic("kernels: Im2colStrided: row stride shorter than OH·OW")
+	}
+	_ = src[g.C*g.H*g.W-1]
+	_ = dst[(g.C*g.KH*g.KW-1)*ld+ohw-1]
+	im2colChannels(g, src, dst, ld, padValue, 0, g.C)
+}
+
+// im2colChannels fills the patch-matrix rows of channels [lo, hi), rows ld
+// apart.
+func im2colChannels(g *ConvGeom, src, dst []float32, ld int, padValue float32, lo, hi int) {
+	ohw := g.OH * g.OW
+	hw := g.H * g.W
+	// With unit strides and OW == W, consecutive output rows read
+	// consecutive input rows, so the valid rows of a patch row are one
+	// shifted block copy; only the columns that wrapped around the image
+	// edge need the pad value afterwards.
+	block := g.SH == 1 && g.SW == 1 && g.OW == g.W
+	for c := lo; c < hi; c++ {
+		img := src[c*hw : (c+1)*hw]
+		for ky := 0; ky < g.KH; ky++ {
+			oylo, oyhi := validRange(g.OH, g.SH, g.PadT, ky*g.DH, g.H)
+			for kx := 0; kx < g.KW; kx++ {
+				oxlo, oxhi := validRange(g.OW, g.SW, g.PadL, kx*g.DW, g.W)
+				row := dst[((c*g.KH+ky)*g.KW+kx)*ld:][:ohw]
+				fill(row[:oylo*g.OW], padValue)
+				fill(row[oyhi*g.OW:], padValue)
+				if oylo >= oyhi {
+					continue
+				}
+				ix0 := oxlo*g.SW - g.PadL + kx*g.DW
+				if block {
+					out := row[oylo*g.W : oyhi*g.W]
+					s := (oylo-g.PadT+ky*g.DH)*g.W + kx*g.DW - g.PadL
+					j0, j1 := max(0, -s), min(len(out), hw-s)
+					copy(out[j0:j1], img[s+j0:s+j1])
+					if oxlo > 0 || oxhi < g.OW {
+						for oy := oylo; oy < oyhi; oy++ {
+							line := row[oy*g.OW : (oy+1)*g.OW]
+							fill(line[:oxlo], padValue)
+							fill(line[oxhi:], padValue)
 						}
-						gather(out[oxlo:oxhi], line[ix0:], g.SW)
 					}
+					continue
+				}
+				for oy := oylo; oy < oyhi; oy++ {
+					out := row[oy*g.OW : (oy+1)*g.OW]
+					fill(out[:oxlo], padValue)
+					fill(out[oxhi:], padValue)
+					iy := oy*g.SH - g.PadT + ky*g.DH
+					line := img[iy*g.W : (iy+1)*g.W]
+					if g.SW == 1 {
+						copy(out[oxlo:oxhi], line[ix0:])
+						continue
+					}
+					gather(out[oxlo:oxhi], line[ix0:], g.SW)
 				}
 			}
 		}
-	})
+	}
 }
 
 // Col2im adds the patch matrix src ((C·KH·KW) × (OH·OW)) back into the
@@ -82,32 +129,55 @@ func Col2im(g *ConvGeom, src, dst []float32) {
 	_ = dst[g.C*g.H*g.W-1]
 	_ = src[g.C*per-1]
 	parallelChannels(g.C, per, im2colGrain, func(lo, hi int) {
-		for c := lo; c < hi; c++ {
-			img := dst[c*g.H*g.W : (c+1)*g.H*g.W]
-			for ky := 0; ky < g.KH; ky++ {
-				oylo, oyhi := validRange(g.OH, g.SH, g.PadT, ky*g.DH, g.H)
-				for kx := 0; kx < g.KW; kx++ {
-					oxlo, oxhi := validRange(g.OW, g.SW, g.PadL, kx*g.DW, g.W)
-					if oxlo >= oxhi {
+		col2imChannels(g, src, dst, ohw, lo, hi)
+	})
+}
+
+// Col2imStrided is Col2im on the calling goroutine for a patch matrix
+// whose rows are ld elements apart (ld ≥ OH·OW), the adjoint of
+// Im2colStrided.
+func Col2imStrided(g *ConvGeom, src, dst []float32, ld int) {
+	if g.empty() {
+		return
+	}
+	ohw := g.OH * g.OW
+	if ld < ohw {
+		panic("kernels: Col2imStrided: row stride shorter than OH·OW")
+	}
+	_ = dst[g.C*g.H*g.W-1]
+	_ = src[(g.C*g.KH*g.KW-1)*ld+ohw-1]
+	col2imChannels(g, src, dst, ld, 0, g.C)
+}
+
+// col2imChannels adds the patch-matrix rows (ld apart) of channels
+// [lo, hi) into the image.
+func col2imChannels(g *ConvGeom, src, dst []float32, ld, lo, hi int) {
+	ohw := g.OH * g.OW
+	for c := lo; c < hi; c++ {
+		img := dst[c*g.H*g.W : (c+1)*g.H*g.W]
+		for ky := 0; ky < g.KH; ky++ {
+			oylo, oyhi := validRange(g.OH, g.SH, g.PadT, ky*g.DH, g.H)
+			for kx := 0; kx < g.KW; kx++ {
+				oxlo, oxhi := validRange(g.OW, g.SW, g.PadL, kx*g.DW, g.W)
+				if oxlo >= oxhi {
+					continue
+				}
+				row := src[((c*g.KH+ky)*g.KW+kx)*ld:][:ohw]
+				ix0 := oxlo*g.SW - g.PadL + kx*g.DW
+				for oy := oylo; oy < oyhi; oy++ {
+					iy := oy*g.SH - g.PadT + ky*g.DH
+					line := img[iy*g.W : (iy+1)*g.W]
+					in := row[oy*g.OW+oxlo : oy*g.OW+oxhi]
+					if g.SW == 1 {
+						seg := line[ix0 : ix0+len(in)]
+						Add(seg, seg, in)
 						continue
 					}
-					row := src[((c*g.KH+ky)*g.KW+kx)*ohw:][:ohw]
-					ix0 := oxlo*g.SW - g.PadL + kx*g.DW
-					for oy := oylo; oy < oyhi; oy++ {
-						iy := oy*g.SH - g.PadT + ky*g.DH
-						line := img[iy*g.W : (iy+1)*g.W]
-						in := row[oy*g.OW+oxlo : oy*g.OW+oxhi]
-						if g.SW == 1 {
-							seg := line[ix0 : ix0+len(in)]
-							Add(seg, seg, in)
-							continue
-						}
-						scatterAdd(line[ix0:], in, g.SW)
-					}
+					scatterAdd(line[ix0:], in, g.SW)
 				}
 			}
 		}
-	})
+	}
 }
 
 func fill(s []float32, v float32) {

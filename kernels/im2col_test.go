@@ -95,6 +95,22 @@ func TestIm2colCol2im(t *testing.T) {
 					naiveCol2im(&g, cols, wantImg)
 					Col2im(&g, cols, img)
 					closeEnough(t, "col2im", img, wantImg, 1e-6)
+
+					// Strided forms: rows ld apart, the gaps untouched.
+					ohw, rows := g.OH*g.OW, g.C*g.KH*g.KW
+					ld := ohw + 3
+					wide := randSlice(rng, rows*ld)
+					orig := append([]float32(nil), wide...)
+					Im2colStrided(&g, src, wide, ld, pad)
+					for r := 0; r < rows; r++ {
+						closeEnough(t, "im2col strided", wide[r*ld:r*ld+ohw], want[r*ohw:(r+1)*ohw], 0)
+						closeEnough(t, "im2col strided gap", wide[r*ld+ohw:(r+1)*ld], orig[r*ld+ohw:(r+1)*ld], 0)
+						copy(wide[r*ld:], cols[r*ohw:(r+1)*ohw])
+					}
+					img2 := append([]float32(nil), wantImg...)
+					naiveCol2im(&g, cols, wantImg)
+					Col2imStrided(&g, wide, img2, ld)
+					closeEnough(t, "col2im strided", img2, wantImg, 1e-6)
 				})
 			}
 		}

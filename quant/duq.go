@@ -149,11 +149,40 @@ func (q DuQ) Forward(c *graph.Context, in []*tensor.Tensor) ([]*tensor.Tensor, e
 	}
 	y := c.Buffer(0, x.Shape...)
 	s, off := q.steps(), q.offset()
+	if q.noRound {
+		for i, v := range x.Data {
+			u, _ := q.u(v, a)
+			y.Data[i] = cs*u - off
+		}
+		return []*tensor.Tensor{y}, nil
+	}
+	// The grid form of the ONNX export (duq_onnx.go), in the same float32
+	// operations: code = clamp(round((x + off) / (a/s))), ŷ = code·(c/s) − off.
+	stepIn, stepOut, lo := q.Steps(a, cs)
 	for i, v := range x.Data {
-		u, _ := q.u(v, a)
-		y.Data[i] = cs*q.round(u, s) - off
+		k := float32(math.RoundToEven(float64((v + off) / stepIn)))
+		switch {
+		case k < lo:
+			k = lo
+		case k > s:
+			k = s
+		case k != k: // NaN
+			k = 0
+		}
+		y.Data[i] = float32(k*stepOut) - off
 	}
 	return []*tensor.Tensor{y}, nil
+}
+
+// Steps returns the input step a/s, the output step c/s and the lowest
+// code (0, or −s for the symmetric modes) of the grid, s being the number
+// of steps of R (n−1, or n/2−1 for the symmetric modes).
+func (q DuQ) Steps(a, c float32) (stepIn, stepOut, lo float32) {
+	s := q.steps()
+	if q.signed() {
+		lo = -s
+	}
+	return a / s, c / s, lo
 }
 
 // Backward implements graph.Op.

@@ -173,8 +173,12 @@ func runTrain(ctx context.Context, f trainFlags) (*trainResult, error) {
 		fmt.Fprintf(logw(), "interrupted: %s holds the current weights; continue with --resume\n", f.out)
 		return res, runErr
 	}
-	m, err := train.Evaluate(ctx, g, testSrc)
-	if err != nil {
+	// The last epoch already evaluated these weights, unless the EMA
+	// swapped in averaged ones (or a resumed run had no epoch left).
+	var m train.Metrics
+	if n := len(hist); n > 0 && f.ema == 0 {
+		m = hist[n-1].Test
+	} else if m, err = train.Evaluate(ctx, g, testSrc); err != nil {
 		return nil, err
 	}
 	if err := onnx.Save(g, f.out); err != nil {
