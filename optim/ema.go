@@ -122,6 +122,16 @@ func (e *EMA) Restore() error {
 	return nil
 }
 
+// Keep makes an applied shadow the graph's values for good: the training
+// values saved by Apply are dropped, so later updates average from here.
+func (e *EMA) Keep() error {
+	if e.backup == nil {
+		return errors.New("optim: EMA keep without apply")
+	}
+	e.backup = nil
+	return nil
+}
+
 // Applied reports whether the shadow is currently swapped in.
 func (e *EMA) Applied() bool { return e.backup != nil }
 

@@ -33,7 +33,10 @@ type Options struct {
 	// EMADecay > 0 keeps an exponential moving average of the weights; the
 	// better of raw and averaged weights (on the test set) is kept at the end.
 	EMADecay float64
-	Progress io.Writer // progress lines; nil for none
+	// ClipGradNorm > 0 rescales the gradients of all trainable parameters
+	// so that their global L2 norm is at most this value.
+	ClipGradNorm float64
+	Progress     io.Writer // progress lines; nil for none
 	// OnEpoch is called after each epoch (e.g. to save a checkpoint).
 	OnEpoch func(st EpochStats) error
 }
@@ -41,7 +44,7 @@ type Options struct {
 // EpochStats summarize one epoch.
 type EpochStats struct {
 	Epoch     int     `json:"epoch"`
-	LR        float64 `json:"lr"`
+	LR        float64 `json:"lr"` // learning rate of the epoch's last step
 	TrainLoss float64 `json:"train_loss"`
 	TrainTop1 float64 `json:"train_top1"`
 	Test      Metrics `json:"test"`
@@ -132,12 +135,40 @@ func (t *Trainer) TrainStep(x *tensor.Tensor, y []int) (float64, int, error) {
 	if err := e.Backward(dl); err != nil {
 		return 0, 0, err
 	}
+	if t.Opts.ClipGradNorm > 0 {
+		ClipGradNorm(t.G, t.Opts.ClipGradNorm)
+	}
 	t.Opt.Step(t.Sched.LR(t.Step))
 	t.Step++
 	if t.EMA != nil {
 		t.EMA.Update()
 	}
 	return loss, correct, nil
+}
+
+// ClipGradNorm rescales the gradients of g's trainable parameters so their
+// global L2 norm is at most maxNorm, and returns the norm before clipping.
+func ClipGradNorm(g *graph.Graph, maxNorm float64) float64 {
+	var ss float64
+	for _, p := range g.Params() {
+		if p.Trainable() && p.Grad != nil {
+			for _, v := range p.Grad.Data {
+				ss += float64(v) * float64(v)
+			}
+		}
+	}
+	norm := math.Sqrt(ss)
+	if norm > maxNorm && norm > 0 {
+		f := float32(maxNorm / norm)
+		for _, p := range g.Params() {
+			if p.Trainable() && p.Grad != nil {
+				for i := range p.Grad.Data {
+					p.Grad.Data[i] *= f
+				}
+			}
+		}
+	}
+	return norm
 }
 
 // Run trains from the current epoch to Opts.Epochs, evaluating on test
@@ -211,8 +242,12 @@ func (t *Trainer) runEpoch(ctx context.Context, trainSrc, testSrc Source) (Epoch
 		st.Test = m
 	}
 	if t.Opts.Progress != nil {
-		fmt.Fprintf(t.Opts.Progress, "epoch %d/%d  loss %.4f  train %.2f%%  test %.2f%%  %.0f img/s  %.1fs\n",
-			st.Epoch, t.Opts.Epochs, st.TrainLoss, 100*st.TrainTop1, 100*st.Test.Top1, st.ImgPerSec, st.Seconds)
+		test := ""
+		if testSrc != nil {
+			test = fmt.Sprintf("  test %.2f%%", 100*st.Test.Top1)
+		}
+		fmt.Fprintf(t.Opts.Progress, "epoch %d/%d  loss %.4f  train %.2f%%%s  %.0f img/s  %.1fs\n",
+			st.Epoch, t.Opts.Epochs, st.TrainLoss, 100*st.TrainTop1, test, st.ImgPerSec, st.Seconds)
 	}
 	return st, nil
 }
@@ -233,7 +268,7 @@ func (t *Trainer) keepBetterEMA(ctx context.Context, testSrc Source) error {
 	if avg.Top1 < raw.Top1 {
 		return t.EMA.Restore()
 	}
-	return nil
+	return t.EMA.Keep()
 }
 
 // checkpoint is the resumable state besides the model file.

@@ -176,3 +176,27 @@ func TestCancelStopsCleanly(t *testing.T) {
 		}
 	}
 }
+
+func TestClipGradNorm(t *testing.T) {
+	g := lenet(t, 1)
+	ds := mnist(t, "train", 64)
+	x, y, err := ds.Batch(seq(64)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr, err := NewTrainer(g, Options{Epochs: 1, StepsPerEpoch: 1, LR: 0.05})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := tr.TrainStep(x, y); err != nil {
+		t.Fatal(err)
+	}
+	before := ClipGradNorm(g, 1e9)
+	if !(before > 0) {
+		t.Fatalf("gradient norm %v", before)
+	}
+	ClipGradNorm(g, before/4)
+	if after := ClipGradNorm(g, 1e9); math.Abs(after-before/4) > 1e-3*before {
+		t.Fatalf("norm after clipping %v, want %v", after, before/4)
+	}
+}

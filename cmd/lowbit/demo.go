@@ -18,7 +18,7 @@ func init() {
 	var asJSON bool
 	cmd := &cobra.Command{
 		Use:   "demo",
-		Short: "Train LeNet-5 on MNIST, quantize it to 4 and 2 bits (uniform, WEQ, OLAQ) and report test accuracy",
+		Short: "Train LeNet-5 on MNIST, quantize it (uniform, WEQ, OLAQ; DuQ fine-tuning) and report test accuracy",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := os.MkdirAll(dir, 0o755); err != nil {
@@ -46,6 +46,12 @@ func init() {
 				rows = append(rows, demoRow{Model: "lenet5", Data: "mnist", Precision: fmt.Sprintf("%s w%d/a%d", q.label, q.bits, q.bits),
 					Top1: qr.Top1, Seconds: time.Since(start).Seconds(), File: qout})
 			}
+			// Quantization-aware fine-tuning: a short DuQ run at 4 bits.
+			row, err := demoQATRow(cmd.Context(), out, dir)
+			if err != nil {
+				return err
+			}
+			rows = append(rows, row)
 			if asJSON {
 				return printJSON(cmd.OutOrStdout(), map[string]any{"rows": rows})
 			}

@@ -13,6 +13,7 @@ import (
 	"lowbit/graph"
 	"lowbit/models"
 	"lowbit/onnx"
+	"lowbit/quant"
 	"lowbit/train"
 )
 
@@ -24,7 +25,8 @@ type trainFlags struct {
 	smoothing                     float64
 	seed                          int64
 	nesterov, resume, asJSON      bool
-	ema                           float64
+	negPad                        bool
+	ema, clip                     float64
 	limit                         int
 }
 
@@ -72,11 +74,13 @@ func init() {
 	fl.Float64Var(&f.warmup, "warmup", 0.5, "linear warm-up, in epochs")
 	fl.Float64Var(&f.smoothing, "smoothing", 0, "label smoothing")
 	fl.Float64Var(&f.ema, "ema", 0, "weight EMA decay (0 = off, e.g. 0.9997)")
+	fl.Float64Var(&f.clip, "clip-grad", 0, "clip the global gradient L2 norm to this value (0 = off)")
 	fl.Int64Var(&f.seed, "seed", 1, "random seed (initialization, shuffling, augmentation)")
 	fl.BoolVar(&f.nesterov, "nesterov", true, "Nesterov momentum")
 	fl.StringVar(&f.augment, "augment", "auto", "augmentation: none, crop, crop+flip, auto (crop for digits, crop+flip otherwise)")
 	fl.BoolVar(&f.resume, "resume", false, "resume from --out and its .state file")
 	fl.IntVar(&f.limit, "limit", 0, "use only the first N training images (0 = all)")
+	fl.BoolVar(&f.negPad, "neg-pad", false, "pad convolutions fed by an h-swish with −3/8 instead of 0 (as quantized h-swish DuQs do; MobileNetV3)")
 	fl.BoolVar(&f.asJSON, "json", false, "print only JSON on stdout")
 	rootCmd.AddCommand(cmd)
 }
@@ -128,6 +132,13 @@ func runTrain(ctx context.Context, f trainFlags) (*trainResult, error) {
 		if err != nil {
 			return nil, err
 		}
+		if f.negPad {
+			n, err := quant.NegativePadding(g)
+			if err != nil {
+				return nil, err
+			}
+			fmt.Fprintf(logw(), "--neg-pad: %d convolutions fed by an h-swish pad with −3/8\n", n)
+		}
 	}
 	if err := checkInput(g, trainSet, f.out); err != nil {
 		return nil, err
@@ -143,7 +154,7 @@ func runTrain(ctx context.Context, f trainFlags) (*trainResult, error) {
 	statePath := f.out + ".state"
 	tr, err := train.NewTrainer(g, train.Options{
 		Epochs: f.epochs, StepsPerEpoch: trainSet.N() / f.batch, LR: f.lr, WeightDecay: f.wd,
-		Nesterov: f.nesterov, WarmupEpochs: f.warmup, Smoothing: float32(f.smoothing), EMADecay: f.ema,
+		Nesterov: f.nesterov, WarmupEpochs: f.warmup, Smoothing: float32(f.smoothing), EMADecay: f.ema, ClipGradNorm: f.clip,
 		Progress: logw(),
 	})
 	if err != nil {
