@@ -11,4 +11,8 @@
 // (QuantizeLinear/DequantizeLinear for uniform grids, exact quantized
 // weights and small standard-op subgraphs otherwise; see onnx.go), so
 // quantized models are ordinary ONNX files that lowbit reloads exactly.
+// For quantization-aware training, InsertQAT places FakeQuant or learned
+// DuQ quantizers (duq.go; ONNX form in duq_onnx.go) under a QATPolicy
+// that adds the precision highway (highway.go) and negative padding, and
+// SetBits re-targets them for progressive schedules.
 package quant

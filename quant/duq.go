@@ -145,7 +145,7 @@ func (q DuQ) Forward(c *graph.Context, in []*tensor.Tensor) ([]*tensor.Tensor, e
 	x := in[0]
 	a, cs := q.Scales(in[1].Data[0], in[2].Data[0])
 	if !(a > 0) || !(cs > 0) {
-		return nil, fmt.Errorf("DuQ: range a=%v and scale c=%v must be positive", a, cs)
+		return nil, fmt.Errorf("DuQ: range a=%v and scale c=%v must be positive (if training: the quantizer collapsed; lower the learning rate or check that the float model trains)", a, cs)
 	}
 	y := c.Buffer(0, x.Shape...)
 	s, off := q.steps(), q.offset()

@@ -408,6 +408,9 @@ func parseDoc(doc string) (*fqDoc, *FakeQuant, bool, error) {
 // importCast imports the Cast marker of a lowbit quantizer, or a plain
 // float-to-float Cast as the identity.
 func importCast(d *onnx.Decoder, n *onnxpb.NodeProto) error {
+	if isDuQMarker(n) {
+		return importDuQ(d, n) // duq_onnx.go
+	}
 	to := d.Attrs(n).Int("to", 0)
 	if err := onnx.RequireInputs(n, 1, 1); err != nil {
 		return err

@@ -1,0 +1,146 @@
+package main
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"lowbit/data"
+	"lowbit/models"
+	"lowbit/onnx"
+)
+
+func saveZooModel(t *testing.T, dir, name string, width float64) string {
+	t.Helper()
+	if _, err := data.Open("mnist", "test"); err != nil {
+		t.Skipf("MNIST is not available: %v", err)
+	}
+	g, err := models.Build(name, models.Config{InC: 1, H: 28, W: 28, Classes: 10, Width: width, Seed: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := filepath.Join(dir, name+".onnx")
+	if err := onnx.Save(g, p); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// TestFinetuneCommand runs a small progressive DuQ recipe with BN-last and
+// EMA and checks the JSON (the quantize fields plus the phase history),
+// the verified output file and the removal of the checkpoint state.
+func TestFinetuneCommand(t *testing.T) {
+	dir := t.TempDir()
+	model := saveZooModel(t, dir, "lenet5", 1)
+	out := filepath.Join(dir, "q.onnx")
+	s, err := execCmd(t, newFinetuneCmd(), "--model", model, "--data", "mnist", "--method", "duq", "--wbits", "4", "--abits", "4",
+		"--progressive", "8,4", "--bn-last", "1", "--ema", "--epochs", "1", "--limit", "256", "--batch", "32",
+		"--test-images", "200", "--analyze-images", "100", "--verify", "--out", out, "--json")
+	if err != nil {
+		t.Fatal(err, s)
+	}
+	var r map[string]any
+	if err := json.Unmarshal([]byte(s), &r); err != nil {
+		t.Fatalf("%v: %s", err, s)
+	}
+	for _, k := range []string{"fp32_top1", "top1", "top5", "init_top1", "layers", "phases", "history", "phase_setup"} {
+		if _, ok := r[k]; !ok {
+			t.Errorf("JSON lacks %q", k)
+		}
+	}
+	if r["verified"] != true {
+		t.Errorf("verified = %v", r["verified"])
+	}
+	// Steps w f/a8, wf/a4, w8/a4, w4/a4, each with BN-last before and after.
+	if n := len(r["phases"].([]any)); n != 12 || len(r["history"].([]any)) != 12 {
+		t.Errorf("%d phases, %d history lines, want 12 each", n, len(r["history"].([]any)))
+	}
+	layers := r["layers"].([]any)
+	if len(layers) != 10 {
+		t.Fatalf("%d report rows, want 10", len(layers))
+	}
+	for _, l := range layers {
+		row := l.(map[string]any)
+		if row["method"] != "duq" || row["sqnr_db"] == nil {
+			t.Errorf("report row %v", row)
+		}
+	}
+	for _, f := range []string{out + ".qat", out + ".state"} {
+		if _, err := os.Stat(f); !os.IsNotExist(err) {
+			t.Errorf("%s left behind (%v)", f, err)
+		}
+	}
+}
+
+// TestFinetuneHighwayAnalysis runs --analyze-error on a narrow ResNet-20
+// with the 8-bit highway.
+func TestFinetuneHighwayAnalysis(t *testing.T) {
+	dir := t.TempDir()
+	model := saveZooModel(t, dir, "resnet20", 0.25)
+	s, err := execCmd(t, newFinetuneCmd(), "--model", model, "--data", "mnist", "--wbits", "3", "--abits", "3",
+		"--highway", "--highway-bits", "8", "--analyze-error", "--epochs", "1", "--limit", "64", "--batch", "32",
+		"--test-images", "64", "--analyze-images", "64", "--out", filepath.Join(dir, "q.onnx"), "--json")
+	if err != nil {
+		t.Fatal(err, s)
+	}
+	var r finetuneResult
+	if err := json.Unmarshal([]byte(s), &r); err != nil {
+		t.Fatalf("%v: %s", err, s)
+	}
+	re := r.ResidualErr
+	if re == nil || len(re.Init.Highway) != 9 || len(re.Init.None) != 9 || len(re.Final) != 9 || !re.FinalHighway {
+		t.Fatalf("residual error report %+v", re)
+	}
+	hw := 0
+	for _, l := range r.Layers {
+		if l.Bits == 8 && (l.Layer == "highway" || strings.Contains(l.Layer, "shortcut")) {
+			hw++
+		}
+	}
+	if hw == 0 {
+		t.Error("no 8-bit highway quantizer in the report")
+	}
+}
+
+func TestFinetuneFlagErrors(t *testing.T) {
+	dir := t.TempDir()
+	model := saveZooModel(t, dir, "lenet5", 1)
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--method", "weq", "--learn-range"}, "--learn-range"},
+		{[]string{"--method", "uniform", "--fold", "--bn-last", "1"}, "--fold"},
+		{[]string{"--highway", "--highway-bits", "4"}, "--highway-bits"},
+		{[]string{"--highway-bits", "8"}, "--highway"},
+		{[]string{"--method", "duq", "--wbits", "1"}, "at least 2 bits"},
+		{[]string{"--progressive", "4,8"}, "--progressive"},
+		{[]string{"--profit-sample", "1"}, "--profit"},
+		{[]string{"--method", "foo"}, "--method"},
+	} {
+		args := append([]string{"--model", model, "--out", filepath.Join(dir, "x.onnx")}, c.args...)
+		if s, err := execCmd(t, newFinetuneCmd(), args...); err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%v: error %v (output %q), want one naming %s", c.args, err, s, c.want)
+		}
+	}
+}
+
+// TestDemoQATRow runs the demo's DuQ row (its real budget) from an
+// untrained LeNet-5, which one epoch of 4-bit training lifts well above
+// chance.
+func TestDemoQATRow(t *testing.T) {
+	dir := t.TempDir()
+	model := saveZooModel(t, dir, "lenet5", 1)
+	row, err := demoQATRow(t.Context(), model, dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if row.Precision != "DuQ w4/a4 (QAT)" || row.Epochs != 1 || row.Top1 <= 0.2 || filepath.Base(row.File) != "lenet5-duq-w4a4.onnx" {
+		t.Fatalf("demo row %+v", row)
+	}
+	if _, err := os.Stat(row.File); err != nil {
+		t.Fatal(err)
+	}
+}
