@@ -4,7 +4,7 @@
 # and joint 4/4, 3/3 (and 2/2), as markdown tables on stdout; every cell's
 # JSON is kept in OUTDIR.
 #
-# usage: experiments/ptq_grid.sh MODEL.onnx DATA [OUTDIR] [CALIB_IMAGES]
+# usage: [METHODS="uniform-minmax weq ..."] experiments/ptq_grid.sh MODEL.onnx DATA [OUTDIR] [CALIB_IMAGES]
 # e.g.   experiments/ptq_grid.sh resnet20-fmnist.onnx fashion-mnist out/ptq-resnet20 1000
 set -euo pipefail
 model=$1 data=$2 out=${3:-out/ptq} calib=${4:-1000}
@@ -17,6 +17,13 @@ methods=("uniform-minmax:--method uniform --calib minmax --wcalib minmax"
          "weq:--method weq"
          "olaq-r0.01:--method olaq --outlier-ratio 0.01"
          "olaq-r0.03:--method olaq --outlier-ratio 0.03")
+
+# METHODS="uniform-minmax weq" restricts the rows to the named methods.
+if [ -n "${METHODS:-}" ]; then
+  keep=()
+  for m in "${methods[@]}"; do [[ " $METHODS " == *" ${m%%:*} "* ]] && keep+=("$m"); done
+  methods=("${keep[@]}")
+fi
 
 cell() { # name flags wbits abits -> prints top-1 (change vs float)
   local name=$1 flags=$2 w=$3 a=$4 f="$out/$1-w$3a$4.json"
