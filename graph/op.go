@@ -37,6 +37,9 @@ type Context struct {
 	// Rand is a deterministic per-node random source (Dropout).
 	Rand *rand.Rand
 	bufs map[int]*tensor.Tensor
+	// alloc, when set (by an Executor), supplies new buffers from the
+	// executor's pool.
+	alloc func(n int) *tensor.Tensor
 }
 
 // NewContext returns a fresh context (used by tests and by the Executor).
@@ -55,7 +58,11 @@ func (c *Context) Buffer(slot int, shape ...int) *tensor.Tensor {
 	n := tensor.Numel(shape)
 	b := c.bufs[slot]
 	if b == nil || cap(b.Data) < n {
-		b = &tensor.Tensor{Data: make([]float32, n)}
+		if c.alloc != nil {
+			b = c.alloc(n)
+		} else {
+			b = &tensor.Tensor{Data: make([]float32, n)}
+		}
 		c.bufs[slot] = b
 	}
 	b.Data = b.Data[:n]

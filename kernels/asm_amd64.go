@@ -115,3 +115,73 @@ func packNAVX512(dst, src []float32, ld, cols, kc, width int) {
 	_ = src[(kc-1)*ld+cols-1]
 	packN512(&dst[0], &src[0], ld, cols, kc, width)
 }
+
+// Pointwise helpers (pointwise_avx512_amd64.s); the exported wrappers in
+// pointwise.go check the lengths.
+
+//go:noescape
+func moments512(x []float32, shift float32) (sum, sumSq float32)
+
+//go:noescape
+func dotShifted512(dy, x []float32, shift float32) (sumDy, sumDyX float32)
+
+//go:noescape
+func affine512(dst, x []float32, a, b float32)
+
+//go:noescape
+func affineClamp512(dst, x []float32, a, b, lo, hi float32)
+
+//go:noescape
+func bnGrad512(dst, dy, x []float32, alpha, beta, shift, delta float32)
+
+//go:noescape
+func maskInside512(dst, dy, y []float32, lo, hi float32)
+
+//go:noescape
+func packTOffs512(dst, src *float32, offs *int32, rows, kc, width int)
+
+// packTOffsAVX512 sets dst[p·width+r] = src[offs[r]+p] for p < kc,
+// r < rows and zero-pads rows up to width (32, or at most 16).
+func packTOffsAVX512(dst, src []float32, offs []int32, rows, kc, width int) {
+	if kc <= 0 {
+		return
+	}
+	if rows <= 0 || (width != 32 && width > 16) {
+		packTOffsGeneric(dst, src, offs, rows, kc, width)
+		return
+	}
+	_ = dst[kc*width-1]
+	for _, o := range offs[:rows] {
+		_ = src[int(o)+kc-1]
+	}
+	packTOffs512(&dst[0], &src[0], &offs[0], rows, kc, width)
+}
+
+//go:noescape
+func copyRows512(dst, src []float32, n, rows, dstStride, srcStride int)
+
+// copyRowsAVX512 checks bounds once and copies with the assembly loop.
+func copyRowsAVX512(dst, src []float32, n, rows, dstStride, srcStride int) {
+	if n <= 0 || rows <= 0 {
+		return
+	}
+	_ = dst[(rows-1)*dstStride+n-1]
+	_ = src[(rows-1)*srcStride+n-1]
+	copyRows512(dst, src, n, rows, dstStride, srcStride)
+}
+
+//go:noescape
+func epiRows512(dst, src, res []float32, n, rows, dstStride, srcStride int, a, b, lo, hi float32, hasRes bool)
+
+// epiRowsAVX512 checks bounds once and runs the assembly epilogue.
+func epiRowsAVX512(dst, src, res []float32, n, rows, dstStride, srcStride int, a, b, lo, hi float32) {
+	if n <= 0 || rows <= 0 {
+		return
+	}
+	_ = dst[(rows-1)*dstStride+n-1]
+	_ = src[(rows-1)*srcStride+n-1]
+	if res != nil {
+		_ = res[(rows-1)*dstStride+n-1]
+	}
+	epiRows512(dst, src, res, n, rows, dstStride, srcStride, a, b, lo, hi, res != nil)
+}

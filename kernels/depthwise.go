@@ -45,8 +45,8 @@ func DepthwiseConvGradInput(g *ConvGeom, dy, w, dx []float32) {
 	_ = dy[g.C*ohw-1]
 	im := current.Load()
 	parallelChannels(g.C, ohw*khw, dwGrain, func(lo, hi int) {
-		sc := dwScratches.get()
-		defer dwScratches.put(sc)
+		sc := dwScratches.Get()
+		defer dwScratches.Put(sc)
 		wp := sc.layoutDY(g)
 		for c := lo; c < hi; c++ {
 			spreadDY(im, sc.buf, dy[c*ohw:(c+1)*ohw], g, wp)
@@ -79,8 +79,8 @@ func overPaddedX(g *ConvGeom, x []float32, pad float32, fn func(im *impl, c int,
 	_ = x[g.C*hw-1]
 	im := current.Load()
 	parallelChannels(g.C, g.OH*g.OW*g.KH*g.KW, dwGrain, func(lo, hi int) {
-		sc := dwScratches.get()
-		defer dwScratches.put(sc)
+		sc := dwScratches.Get()
+		defer dwScratches.Put(sc)
 		lay := sc.layoutX(g)
 		lay.fillPad(sc.buf, g, pad)
 		for c := lo; c < hi; c++ {
@@ -136,7 +136,7 @@ type dwScratch struct {
 	span []int
 }
 
-var dwScratches freeList[dwScratch]
+var dwScratches FreeList[dwScratch]
 
 func (sc *dwScratch) grow(size, taps int) {
 	growFloats(&sc.buf, size)
@@ -215,6 +215,13 @@ func (l xLayout) fill(im *impl, buf, x []float32, g *ConvGeom) {
 	r0 := max(0, g.PadT)
 	r1 := min(l.rows, g.H+g.PadT)
 	stride := l.sw * l.wph
+	if l.sw == 1 && r1 > r0 {
+		// One call for the whole channel: per-row copies of a few dozen
+		// floats cost more in call overhead than in moving data.
+		iy0 := r0 - g.PadT
+		im.copyRows(buf[r0*stride+l.q0:], x[iy0*g.W+l.ixlo:], l.ixhi-l.ixlo, r1-r0, stride, g.W)
+		return
+	}
 	for r := r0; r < r1; r++ {
 		row := buf[r*stride : (r+1)*stride]
 		iy := r - g.PadT
@@ -324,5 +331,13 @@ func dwDotGeneric(src, dy []float32, offs []int, n, rows, srcStep, dyStep int, o
 			}
 		}
 		out[t] += acc
+	}
+}
+
+// copyRowsGeneric copies rows runs of n floats from stride srcStride to
+// stride dstStride.
+func copyRowsGeneric(dst, src []float32, n, rows, dstStride, srcStride int) {
+	for r := 0; r < rows; r++ {
+		copy(dst[r*dstStride:r*dstStride+n], src[r*srcStride:r*srcStride+n])
 	}
 }

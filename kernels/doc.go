@@ -14,6 +14,15 @@
 // LOWBIT_KERNELS=generic|avx2|avx512 and switched at run time with SetImpl
 // (tests use this to check every path on one machine).
 //
+// For convolutions there are single-goroutine products for callers that
+// spread images over the workers: PackedA packs a weight matrix once for
+// SgemmPacked; SgemmPackedOffsets reads B's rows at arbitrary offsets
+// (shifted windows of a padded image: implicit GEMM, no im2col copy) with
+// a row-offset AVX-512 micro-kernel; SgemmRowsT multiplies by such rows
+// transposed (the weight gradient). Pointwise helpers (Moments,
+// DotShifted, Affine, AffineClamp, AffineCombine, MaskInside) vectorize
+// BatchNorm and the clamping activations.
+//
 // Parallel work is cut into chunks that the caller and the pool's
 // persistent workers claim from an atomic counter, so a late or
 // descheduled worker never stalls a job; small products stay on the

@@ -2,16 +2,17 @@ package kernels
 
 import "sync"
 
-// freeList recycles values (packing buffers, jobs, scratch) across calls
+// FreeList recycles values (packing buffers, jobs, scratch) across calls
 // so that steady-state calls do not allocate. Unlike sync.Pool it never
 // drops values at a GC; it holds at most as many as were ever in use at
-// once.
-type freeList[T any] struct {
+// once. The zero value is ready; it is safe for concurrent use.
+type FreeList[T any] struct {
 	mu   sync.Mutex
 	list []*T
 }
 
-func (f *freeList[T]) get() *T {
+// Get returns a recycled value, or a new zero one.
+func (f *FreeList[T]) Get() *T {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if n := len(f.list); n > 0 {
@@ -22,7 +23,8 @@ func (f *freeList[T]) get() *T {
 	return new(T)
 }
 
-func (f *freeList[T]) put(v *T) {
+// Put returns v for reuse.
+func (f *FreeList[T]) Put(v *T) {
 	f.mu.Lock()
 	f.list = append(f.list, v)
 	f.mu.Unlock()

@@ -15,25 +15,11 @@ import (
 // shared worker pool when it is large enough. Slices too short for the
 // given sizes and strides make it panic.
 func Sgemm(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
-	if m <= 0 || n <= 0 {
+	if trivialProduct(m, n, k, alpha, beta, c, ldc) {
 		return
 	}
-	checkMatrix("C", c, m, n, ldc)
-	if k <= 0 || alpha == 0 {
-		scaleMatrix(m, n, beta, c, ldc)
-		return
-	}
-	if transA {
-		checkMatrix("A", a, k, m, lda)
-	} else {
-		checkMatrix("A", a, m, k, lda)
-	}
-	if transB {
-		checkMatrix("B", b, n, k, ldb)
-	} else {
-		checkMatrix("B", b, k, n, ldb)
-	}
-	x := gemmJobs.get()
+	checkOperands(transA, transB, m, n, k, a, lda, b, ldb)
+	x := gemmJobs.Get()
 	x.setup(current.Load(), transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
 	workers := 1
 	if m*n*k >= parallelMinWork {
@@ -53,7 +39,36 @@ func Sgemm(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int
 	if cap(x.ap) > maxKeptPack {
 		x.ap = nil // do not pin the memory of one huge product
 	}
-	gemmJobs.put(x)
+	gemmJobs.Put(x)
+}
+
+// trivialProduct checks C and does the products that need no
+// multiplication (C empty, k == 0 or alpha == 0: C = beta·C); it reports
+// whether it did.
+func trivialProduct(m, n, k int, alpha, beta float32, c []float32, ldc int) bool {
+	if m <= 0 || n <= 0 {
+		return true
+	}
+	checkMatrix("C", c, m, n, ldc)
+	if k <= 0 || alpha == 0 {
+		scaleMatrix(m, n, beta, c, ldc)
+		return true
+	}
+	return false
+}
+
+// checkOperands panics unless A and B hold op(A) (m×k) and op(B) (k×n).
+func checkOperands(transA, transB bool, m, n, k int, a []float32, lda int, b []float32, ldb int) {
+	if transA {
+		checkMatrix("A", a, k, m, lda)
+	} else {
+		checkMatrix("A", a, m, k, lda)
+	}
+	if transB {
+		checkMatrix("B", b, n, k, ldb)
+	} else {
+		checkMatrix("B", b, k, n, ldb)
+	}
 }
 
 // checkMatrix panics with a description if s cannot hold a rows×cols
@@ -96,6 +111,7 @@ type gemmJob struct {
 	alpha, beta    float32
 	a, b, c        []float32
 	lda, ldb, ldc  int
+	boffs          []int32 // transB with row j of B at b[boffs[j]:] (SgemmRowsT)
 
 	ap       []float32 // packed op(A): k block kb at kb·kc·mpad, panel q at q·mr·kc' within (kc' its depth)
 	mpad     int       // m rounded up to whole panels
@@ -113,7 +129,7 @@ type gemmJob struct {
 	packDone atomic.Int64
 }
 
-var gemmJobs freeList[gemmJob]
+var gemmJobs FreeList[gemmJob]
 
 func (x *gemmJob) setup(im *impl, transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
 	x.im, x.transA, x.transB = im, transA, transB
@@ -121,6 +137,7 @@ func (x *gemmJob) setup(im *impl, transA, transB bool, m, n, k int, alpha float3
 	x.alpha, x.beta = alpha, beta
 	x.a, x.b, x.c = a, b, c
 	x.lda, x.ldb, x.ldc = lda, ldb, ldc
+	x.boffs = nil
 }
 
 // plan sizes the packed A and splits the work into chunks for workers
@@ -181,7 +198,7 @@ func (x *gemmJob) participate(gen uint32) (woke bool) {
 			x.packDone.Add(1)
 		} else {
 			if bp == nil {
-				bp = panelBufs.get()
+				bp = panelBufs.Get()
 				growFloats(bp, x.kc*x.colStep)
 			}
 			nPack := int64(x.nPack)
@@ -191,7 +208,7 @@ func (x *gemmJob) participate(gen uint32) (woke bool) {
 		woke = x.work.finish()
 	}
 	if bp != nil {
-		panelBufs.put(bp)
+		panelBufs.Put(bp)
 	}
 	return woke
 }
@@ -237,4 +254,4 @@ func (x *gemmJob) computeChunk(i int, bp []float32) {
 }
 
 // panelBufs recycles the buffers of packed B slices.
-var panelBufs freeList[[]float32]
+var panelBufs FreeList[[]float32]

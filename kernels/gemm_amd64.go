@@ -17,11 +17,15 @@ var avx2Impl = derive(genericImpl, func(im *impl) {
 var avx512Impl = derive(genericImpl, func(im *impl) {
 	im.name = "avx512"
 	im.mr, im.nr = mr512, 32
-	im.kernel = kernelAVX512
-	im.packT, im.packN = packTAVX512, packNAVX512
+	im.kernel, im.kernelOffs = kernelAVX512, kernelOffsAVX512
+	im.packT, im.packN, im.packTOffs = packTAVX512, packNAVX512, packTOffsAVX512
 	im.axpy, im.scale, im.add, im.dot = axpy512, scale512, add512, dot512
 	im.dwRows, im.dwDot = dwRowsAVX512, dwDotAVX512
-	im.spread, im.deint2 = spreadAVX512, deint2AVX512
+	im.spread, im.deint2, im.copyRows = spreadAVX512, deint2AVX512, copyRowsAVX512
+	im.epiRows = epiRowsAVX512
+	im.moments, im.dotShifted = moments512, dotShifted512
+	im.affine, im.affineClamp = affine512, affineClamp512
+	im.bnGrad, im.maskInside = bnGrad512, maskInside512
 })
 
 // archImpls lists the assembly implementations this CPU and OS support,
@@ -43,6 +47,16 @@ func kernelAVX512(k int, ap, bp, c []float32, ldc int, alpha, beta float32, rows
 	_ = c[(rows-1)*ldc+cols-1]
 	mask := uint32(1<<cols - 1)
 	kern512xTab[rows-1](k, &ap[0], &bp[0], &c[0], ldc, alpha, beta, mask)
+}
+
+// kernelOffsAVX512 runs the row-offset micro-kernel; SgemmPackedOffsets
+// has checked that every row's cols elements lie inside b.
+func kernelOffsAVX512(k int, ap, b []float32, offs []int, c []float32, ldc int, alpha, beta float32, rows, cols int) {
+	_ = ap[mr512*k-1]
+	_ = offs[k-1]
+	_ = c[(rows-1)*ldc+cols-1]
+	mask := uint32(1<<cols - 1)
+	kern512oTab[rows-1](k, &ap[0], &b[0], &offs[0], &c[0], ldc, alpha, beta, mask)
 }
 
 func kernelAVX2(k int, ap, bp, c []float32, ldc int, alpha, beta float32, rows, cols int) {

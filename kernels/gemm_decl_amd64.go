@@ -70,3 +70,38 @@ var kern256xTab = [...]func(k int, a, b, c *float32, ldc int, alpha, beta float3
 	kern256x5,
 	kern256x6,
 }
+
+//go:noescape
+func kern512o1(k int, a, b *float32, offs *int, c *float32, ldc int, alpha, beta float32, mask uint32)
+
+//go:noescape
+func kern512o2(k int, a, b *float32, offs *int, c *float32, ldc int, alpha, beta float32, mask uint32)
+
+//go:noescape
+func kern512o3(k int, a, b *float32, offs *int, c *float32, ldc int, alpha, beta float32, mask uint32)
+
+//go:noescape
+func kern512o4(k int, a, b *float32, offs *int, c *float32, ldc int, alpha, beta float32, mask uint32)
+
+//go:noescape
+func kern512o5(k int, a, b *float32, offs *int, c *float32, ldc int, alpha, beta float32, mask uint32)
+
+//go:noescape
+func kern512o6(k int, a, b *float32, offs *int, c *float32, ldc int, alpha, beta float32, mask uint32)
+
+//go:noescape
+func kern512o7(k int, a, b *float32, offs *int, c *float32, ldc int, alpha, beta float32, mask uint32)
+
+//go:noescape
+func kern512o8(k int, a, b *float32, offs *int, c *float32, ldc int, alpha, beta float32, mask uint32)
+
+var kern512oTab = [...]func(k int, a, b *float32, offs *int, c *float32, ldc int, alpha, beta float32, mask uint32){
+	kern512o1,
+	kern512o2,
+	kern512o3,
+	kern512o4,
+	kern512o5,
+	kern512o6,
+	kern512o7,
+	kern512o8,
+}

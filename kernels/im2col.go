@@ -74,33 +74,46 @@ func im2colChannels(g *ConvGeom, src, dst []float32, ld int, padValue float32, l
 	// shifted block copy; only the columns that wrapped around the image
 	// edge need the pad value afterwards.
 	block := g.SH == 1 && g.SW == 1 && g.OW == g.W
+	// The valid output ranges depend on the tap only: compute them once.
+	var ybuf, xbuf [16]int
+	yr, xr := ybuf[:0], xbuf[:0]
+	for ky := 0; ky < g.KH; ky++ {
+		a, b := validRange(g.OH, g.SH, g.PadT, ky*g.DH, g.H)
+		yr = append(yr, a, b)
+	}
+	for kx := 0; kx < g.KW; kx++ {
+		a, b := validRange(g.OW, g.SW, g.PadL, kx*g.DW, g.W)
+		xr = append(xr, a, b)
+	}
 	for c := lo; c < hi; c++ {
 		img := src[c*hw : (c+1)*hw]
 		for ky := 0; ky < g.KH; ky++ {
-			oylo, oyhi := validRange(g.OH, g.SH, g.PadT, ky*g.DH, g.H)
+			oylo, oyhi := yr[2*ky], yr[2*ky+1]
 			for kx := 0; kx < g.KW; kx++ {
-				oxlo, oxhi := validRange(g.OW, g.SW, g.PadL, kx*g.DW, g.W)
+				oxlo, oxhi := xr[2*kx], xr[2*kx+1]
 				row := dst[((c*g.KH+ky)*g.KW+kx)*ld:][:ohw]
 				fill(row[:oylo*g.OW], padValue)
 				fill(row[oyhi*g.OW:], padValue)
 				if oylo >= oyhi {
 					continue
 				}
-				ix0 := oxlo*g.SW - g.PadL + kx*g.DW
 				if block {
 					out := row[oylo*g.W : oyhi*g.W]
 					s := (oylo-g.PadT+ky*g.DH)*g.W + kx*g.DW - g.PadL
 					j0, j1 := max(0, -s), min(len(out), hw-s)
 					copy(out[j0:j1], img[s+j0:s+j1])
-					if oxlo > 0 || oxhi < g.OW {
-						for oy := oylo; oy < oyhi; oy++ {
-							line := row[oy*g.OW : (oy+1)*g.OW]
-							fill(line[:oxlo], padValue)
-							fill(line[oxhi:], padValue)
+					// Fix the columns that wrapped around the edges.
+					for j := oylo * g.W; j < oyhi*g.W; j += g.W {
+						for i := j; i < j+oxlo; i++ {
+							row[i] = padValue
+						}
+						for i := j + oxhi; i < j+g.W; i++ {
+							row[i] = padValue
 						}
 					}
 					continue
 				}
+				ix0 := oxlo*g.SW - g.PadL + kx*g.DW
 				for oy := oylo; oy < oyhi; oy++ {
 					out := row[oy*g.OW : (oy+1)*g.OW]
 					fill(out[:oxlo], padValue)

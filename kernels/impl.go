@@ -19,12 +19,17 @@ type impl struct {
 	// alpha·Ap·Bp + beta·C, where Ap is a packed mr-row panel and Bp a
 	// packed nr-column panel of depth k; beta == 0 ignores the old C.
 	kernel func(k int, ap, bp, c []float32, ldc int, alpha, beta float32, rows, cols int)
+	// kernelOffs, when set, is kernel with B row p read at b[offs[p]:]
+	// (cols ≤ nr of them) instead of from a packed panel.
+	kernelOffs func(k int, ap, b []float32, offs []int, c []float32, ldc int, alpha, beta float32, rows, cols int)
 	// packT is the transposing pack: dst[p·width+r] = src[r·ld+p] for
 	// p < kc, r < rows, zero for rows ≤ r < width.
 	packT func(dst, src []float32, ld, rows, kc, width int)
 	// packN is the copying pack: dst[p·width+j] = src[p·ld+j] for p < kc,
 	// j < cols, zero for cols ≤ j < width.
 	packN func(dst, src []float32, ld, cols, kc, width int)
+	// packTOffs is packT with row r at src[offs[r]:].
+	packTOffs func(dst, src []float32, offs []int32, rows, kc, width int)
 
 	axpy  func(alpha float32, x, y []float32)
 	scale func(alpha float32, x []float32)
@@ -39,6 +44,18 @@ type impl struct {
 	spread func(dst, src []float32, stride int)
 	// deint2 splits src into even[i] = src[2i] and odd[i] = src[2i+1].
 	deint2 func(even, odd, src []float32)
+	// copyRows copies rows runs of n: dst[r·dstStride+i] = src[r·srcStride+i].
+	copyRows func(dst, src []float32, n, rows, dstStride, srcStride int)
+	// epiRows is EpilogueRows (res nil: no residual).
+	epiRows func(dst, src, res []float32, n, rows, dstStride, srcStride int, a, b, lo, hi float32)
+
+	// Pointwise helpers (see pointwise.go).
+	moments     func(x []float32, shift float32) (sum, sumSq float32)
+	dotShifted  func(dy, x []float32, shift float32) (sumDy, sumDyX float32)
+	affine      func(dst, x []float32, a, b float32)
+	affineClamp func(dst, x []float32, a, b, lo, hi float32)
+	bnGrad      func(dst, dy, x []float32, alpha, beta, shift, delta float32)
+	maskInside  func(dst, dy, y []float32, lo, hi float32)
 }
 
 var genericImpl = &impl{
@@ -48,14 +65,25 @@ var genericImpl = &impl{
 	kernel: kernelGeneric,
 	packT:  packTGeneric,
 	packN:  packNGeneric,
-	axpy:   axpyGeneric,
-	scale:  scaleGeneric,
-	add:    addGeneric,
-	dot:    dotGeneric,
-	dwRows: dwRowsGeneric,
-	dwDot:  dwDotGeneric,
-	spread: scatterAdd,
-	deint2: deint2Generic,
+
+	packTOffs: packTOffsGeneric,
+	axpy:      axpyGeneric,
+	scale:     scaleGeneric,
+	add:       addGeneric,
+	dot:       dotGeneric,
+	dwRows:    dwRowsGeneric,
+	dwDot:     dwDotGeneric,
+	spread:    scatterAdd,
+	deint2:    deint2Generic,
+	copyRows:  copyRowsGeneric,
+	epiRows:   epiRowsGeneric,
+
+	moments:     momentsGeneric,
+	dotShifted:  dotShiftedGeneric,
+	affine:      affineGeneric,
+	affineClamp: affineClampGeneric,
+	bnGrad:      bnGradGeneric,
+	maskInside:  maskInsideGeneric,
 }
 
 // derive returns a copy of base changed by edit.

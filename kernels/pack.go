@@ -22,9 +22,23 @@ func (x *gemmJob) packA(ap []float32, ic, mc, pc, kc int) {
 	}
 }
 
+// packBOffs packs columns [jc+c0, jc+c1) and depths [pc, pc+kc) of op(B)
+// = Bᵀ where row j of B is b[boffs[j]:] (see SgemmRowsT).
+func (x *gemmJob) packBOffs(bp []float32, pc, kc, jc, c0, c1 int) {
+	nr := x.im.nr
+	for jr := c0; jr < c1; jr += nr {
+		cols := min(nr, c1-jr)
+		x.im.packTOffs(bp[jr*kc:jr*kc+nr*kc], x.b[pc:], x.boffs[jc+jr:], cols, kc, nr)
+	}
+}
+
 // packB packs columns [jc+c0, jc+c1) and depths [pc, pc+kc) of op(B) into
 // bp; c0 is a multiple of nr and the panels start at bp[c0*kc].
 func (x *gemmJob) packB(bp []float32, pc, kc, jc, c0, c1 int) {
+	if x.boffs != nil {
+		x.packBOffs(bp, pc, kc, jc, c0, c1)
+		return
+	}
 	nr := x.im.nr
 	for jr := c0; jr < c1; jr += nr {
 		cols := min(nr, c1-jr)
@@ -58,6 +72,26 @@ func packTGeneric(dst, src []float32, ld, rows, kc, width int) {
 	dst = dst[:kc*width]
 	for r := 0; r < rows; r++ {
 		row := src[r*ld : r*ld+kc]
+		for p, v := range row {
+			dst[p*width+r] = v
+		}
+	}
+	for r := rows; r < width; r++ {
+		for p := 0; p < kc; p++ {
+			dst[p*width+r] = 0
+		}
+	}
+}
+
+// packTOffsGeneric sets dst[p·width+r] = src[offs[r]+p] for p < kc,
+// r < rows and zero-pads rows up to width.
+func packTOffsGeneric(dst, src []float32, offs []int32, rows, kc, width int) {
+	if kc <= 0 {
+		return
+	}
+	dst = dst[:kc*width]
+	for r := 0; r < rows; r++ {
+		row := src[int(offs[r]) : int(offs[r])+kc]
 		for p, v := range row {
 			dst[p*width+r] = v
 		}

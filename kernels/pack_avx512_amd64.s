@@ -125,3 +125,60 @@ pn_wide:
 pn_done:
 	VZEROUPPER
 	RET
+
+// func packTOffs512(dst, src *float32, offs *int32, rows, kc, width int)
+//
+// Transposing pack of rows at arbitrary offsets: dst[p*width+r] =
+// src[offs[r]+p] for p < kc and r < rows, and 0 for rows <= r < width.
+// rows <= width and width is 32 or at most 16.
+TEXT ·packTOffs512(SB), NOSPLIT, $0-48
+	MOVQ dst+0(FP), DI
+	MOVQ src+8(FP), SI
+	MOVQ offs+16(FP), AX
+	MOVQ rows+24(FP), CX
+	MOVQ kc+32(FP), DX
+	MOVQ width+40(FP), R8
+	// R9 = 32-bit mask of the real rows; R10 = store mask for width <= 16.
+	LOWBITS(R9)
+	MOVQ R8, CX
+	LOWBITS(R10)
+	KMOVW R10, K3
+	MOVQ R9, R11
+	SHRQ $16, R11
+	// Z30, Z31 = offsets of rows 0..15 and 16..31 (only real rows loaded).
+	KMOVW R9, K1
+	KMOVW R11, K2
+	VMOVDQU32.Z (AX), K1, Z30
+	VMOVDQU32.Z 64(AX), K2, Z31
+	MOVQ R8, R12
+	SHLQ $2, R12 // dst step in bytes
+	TESTQ DX, DX
+	JZ pto_done
+	CMPQ R8, $32
+	JEQ pto_wide
+pto_narrow:
+	VPXORD Z0, Z0, Z0
+	KMOVW R9, K1
+	VGATHERDPS (SI)(Z30*4), K1, Z0
+	VMOVUPS Z0, K3, (DI)
+	ADDQ $4, SI
+	ADDQ R12, DI
+	DECQ DX
+	JNZ pto_narrow
+	JMP pto_done
+pto_wide:
+	VPXORD Z0, Z0, Z0
+	VPXORD Z1, Z1, Z1
+	KMOVW R9, K1
+	KMOVW R11, K2
+	VGATHERDPS (SI)(Z30*4), K1, Z0
+	VGATHERDPS (SI)(Z31*4), K2, Z1
+	VMOVUPS Z0, (DI)
+	VMOVUPS Z1, 64(DI)
+	ADDQ $4, SI
+	ADDQ $128, DI
+	DECQ DX
+	JNZ pto_wide
+pto_done:
+	VZEROUPPER
+	RET

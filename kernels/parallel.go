@@ -271,7 +271,28 @@ func Parallel(n, grain int, fn func(lo, hi int)) {
 		fn(0, n)
 		return
 	}
-	chunk := max(grain, (n+chunksPerWorker*workers-1)/(chunksPerWorker*workers))
+	parallelRun(n, max(grain, (n+chunksPerWorker*workers-1)/(chunksPerWorker*workers)), workers, fn)
+}
+
+// ParallelChunks is Parallel with chunks of the given size (the last may
+// be shorter), for callers whose items are large and uneven enough that
+// Parallel's few chunks per goroutine would leave one goroutine finishing
+// alone: finer chunks balance the tail.
+func ParallelChunks(n, chunk int, fn func(lo, hi int)) {
+	if n <= 0 {
+		return
+	}
+	chunk = max(chunk, 1)
+	workers := min(runtime.GOMAXPROCS(0), (n+chunk-1)/chunk)
+	if workers <= 1 {
+		fn(0, n)
+		return
+	}
+	parallelRun(n, chunk, workers, fn)
+}
+
+// parallelRun runs fn over chunks of [0, n) on up to workers goroutines.
+func parallelRun(n, chunk, workers int, fn func(lo, hi int)) {
 	chunk = max(chunk, (n+maxChunks-1)/maxChunks)
 	j := parallelJobs.Get().(*parallelJob)
 	j.fn, j.n, j.chunk = fn, n, chunk

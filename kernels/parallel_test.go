@@ -28,6 +28,30 @@ func TestParallelCoversRange(t *testing.T) {
 	}
 }
 
+func TestParallelChunksCoversRange(t *testing.T) {
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(max(2, runtime.GOMAXPROCS(0))))
+	for _, n := range []int{0, 1, 5, 64, 1001} {
+		for _, chunk := range []int{0, 1, 3, 64, 2000} {
+			hits := make([]atomic.Int32, n)
+			var calls atomic.Int32
+			ParallelChunks(n, chunk, func(lo, hi int) {
+				calls.Add(1)
+				if hi-lo > max(chunk, 1) && n > max(chunk, 1) {
+					t.Errorf("n=%d chunk=%d: chunk [%d,%d) too long", n, chunk, lo, hi)
+				}
+				for i := lo; i < hi; i++ {
+					hits[i].Add(1)
+				}
+			})
+			for i := range hits {
+				if h := hits[i].Load(); h != 1 {
+					t.Fatalf("n=%d chunk=%d: index %d ran %d times", n, chunk, i, h)
+				}
+			}
+		}
+	}
+}
+
 func TestParallelNested(t *testing.T) {
 	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(max(2, runtime.GOMAXPROCS(0))))
 	var total atomic.Int64

@@ -92,33 +92,27 @@ func (o Relu) Forward(c *graph.Context, in []*tensor.Tensor) ([]*tensor.Tensor, 
 	return unaryForward(o, c, in)
 }
 
-// Backward passes dy where x > 0.
+// Backward passes dy where x > 0 (read from the output).
 func (o Relu) Backward(c *graph.Context, in, out, dout []*tensor.Tensor) ([]*tensor.Tensor, error) {
 	return unaryBackward(o, c, in, out, dout)
 }
 
 func (Relu) fwd(x, y []float32) {
-	y = y[:len(x)]
-	for i, v := range x {
-		y[i] = max(v, 0)
-	}
+	kernels.Clamp(y[:len(x)], x, 0, float32(math.Inf(1)))
 }
 
-// bwd is branch-free: the sign of x is random, so a branch mispredicts
-// half the time.
-func (Relu) bwd(x, _, dy, dx []float32) {
-	dy, dx = dy[:len(x)], dx[:len(x)]
-	for i, v := range x {
-		dx[i] = math.Float32frombits(math.Float32bits(dy[i]) & positiveMask(v))
-	}
+// bwd reads only the output (y > 0 exactly where x > 0), so that the
+// executor can drop the input after the forward pass. Infinite and NaN
+// outputs pass no gradient.
+func (Relu) bwd(_, y, dy, dx []float32) {
+	kernels.MaskInside(dx[:len(y)], dy, y, 0, float32(math.Inf(1)))
 }
 
-// positiveMask is all ones when v > 0 (including +Inf and positive NaNs)
-// and zero otherwise (including −0).
-func positiveMask(v float32) uint32 {
-	b := int32(math.Float32bits(v))
-	return uint32((-b & ^b) >> 31)
-}
+// BackwardReadsInput is false: Relu's Backward reads only its output.
+func (Relu) BackwardReadsInput(int) bool { return false }
+
+// BackwardReadsOutput is true.
+func (Relu) BackwardReadsOutput(int) bool { return true }
 
 // Type returns "Clip".
 func (Clip) Type() string { return "Clip" }
@@ -131,28 +125,25 @@ func (o Clip) Forward(c *graph.Context, in []*tensor.Tensor) ([]*tensor.Tensor, 
 	return unaryForward(o, c, in)
 }
 
-// Backward passes dy where Min < x < Max.
+// Backward passes dy where Min < x < Max (read from the output).
 func (o Clip) Backward(c *graph.Context, in, out, dout []*tensor.Tensor) ([]*tensor.Tensor, error) {
 	return unaryBackward(o, c, in, out, dout)
 }
 
 func (o Clip) fwd(x, y []float32) {
-	y = y[:len(x)]
-	for i, v := range x {
-		y[i] = min(max(v, o.Min), o.Max)
-	}
+	kernels.Clamp(y[:len(x)], x, o.Min, o.Max)
 }
 
-func (o Clip) bwd(x, _, dy, dx []float32) {
-	dy, dx = dy[:len(x)], dx[:len(x)]
-	for i, v := range x {
-		if v > o.Min && v < o.Max {
-			dx[i] = dy[i]
-		} else {
-			dx[i] = 0
-		}
-	}
+// bwd reads only the output: Min < y < Max exactly where Min < x < Max.
+func (o Clip) bwd(_, y, dy, dx []float32) {
+	kernels.MaskInside(dx[:len(y)], dy, y, o.Min, o.Max)
 }
+
+// BackwardReadsInput is false: Clip's Backward reads only its output.
+func (Clip) BackwardReadsInput(int) bool { return false }
+
+// BackwardReadsOutput is true.
+func (Clip) BackwardReadsOutput(int) bool { return true }
 
 // Type returns "LeakyRelu".
 func (LeakyRelu) Type() string { return "LeakyRelu" }
@@ -292,6 +283,12 @@ func (Sigmoid) fwd(x, y []float32) {
 	}
 }
 
+// BackwardReadsInput is false: Sigmoid's Backward reads only its output.
+func (Sigmoid) BackwardReadsInput(int) bool { return false }
+
+// BackwardReadsOutput is true.
+func (Sigmoid) BackwardReadsOutput(int) bool { return true }
+
 func (Sigmoid) bwd(_, y, dy, dx []float32) {
 	dy, dx = dy[:len(y)], dx[:len(y)]
 	for i, v := range y {
@@ -321,6 +318,12 @@ func (Tanh) fwd(x, y []float32) {
 		y[i] = float32(math.Tanh(float64(v)))
 	}
 }
+
+// BackwardReadsInput is false: Tanh's Backward reads only its output.
+func (Tanh) BackwardReadsInput(int) bool { return false }
+
+// BackwardReadsOutput is true.
+func (Tanh) BackwardReadsOutput(int) bool { return true }
 
 func (Tanh) bwd(_, y, dy, dx []float32) {
 	dy, dx = dy[:len(y)], dx[:len(y)]

@@ -136,17 +136,23 @@ func TestActivationErrors(t *testing.T) {
 	}
 }
 
-func TestPositiveMask(t *testing.T) {
+// TestReluBackwardEdges checks which outputs pass the gradient: strictly
+// positive finite ones (the smallest subnormal and the largest float
+// included), not zeros of either sign, negatives or infinities.
+func TestReluBackwardEdges(t *testing.T) {
 	negZero := float32(math.Copysign(0, -1))
-	for _, tc := range []struct {
-		v    float32
-		want uint32
-	}{
-		{1, ^uint32(0)}, {1e-45, ^uint32(0)}, {float32(math.Inf(1)), ^uint32(0)}, {math.MaxFloat32, ^uint32(0)},
-		{0, 0}, {negZero, 0}, {-1e-45, 0}, {-3, 0}, {float32(math.Inf(-1)), 0},
-	} {
-		if got := positiveMask(tc.v); got != tc.want {
-			t.Fatalf("positiveMask(%g) = %#x, want %#x", tc.v, got, tc.want)
-		}
+	x := tensor.MustFromData([]float32{1, 1e-45, math.MaxFloat32, 0, negZero, -1e-45, -3, float32(math.Inf(-1)), float32(math.Inf(1))}, 9)
+	want := []float32{1, 1, 1, 0, 0, 0, 0, 0, 0}
+	c := graph.NewContext(true, 1)
+	out, err := Relu{}.Forward(c, []*tensor.Tensor{x})
+	if err != nil {
+		t.Fatal(err)
 	}
+	dy := tensor.New(9)
+	dy.Fill(1)
+	d, err := Relu{}.Backward(c, []*tensor.Tensor{x}, out, []*tensor.Tensor{dy})
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantValues(t, "Relu gradient", d[0], want, 0)
 }

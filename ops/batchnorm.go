@@ -112,42 +112,54 @@ func (op BatchNorm) Forward(c *graph.Context, in []*tensor.Tensor) ([]*tensor.Te
 		for k := lo; k < hi; k++ {
 			var mean, variance float64
 			if c.Training {
+				// One pass of shifted sums (float32 lanes per run, float64
+				// across runs); the shift, a value of the channel, keeps
+				// Σd²/n − (Σd/n)² from cancelling.
+				shift := x[k*sp]
+				var s, q float64
 				for i := 0; i < n; i++ {
-					for _, v := range x[(i*ch+k)*sp : (i*ch+k+1)*sp] {
-						mean += float64(v)
-					}
+					rs, rq := kernels.Moments(x[(i*ch+k)*sp:(i*ch+k+1)*sp], shift)
+					s += float64(rs)
+					q += float64(rq)
 				}
-				mean /= float64(count)
-				for i := 0; i < n; i++ {
-					for _, v := range x[(i*ch+k)*sp : (i*ch+k+1)*sp] {
-						dv := float64(v) - mean
-						variance += dv * dv
-					}
-				}
+				d := s / float64(count)
+				mean = float64(shift) + d
+				variance = max(q/float64(count)-d*d, 0)
 				unbiased := variance
 				if count > 1 {
-					unbiased /= float64(count - 1)
+					unbiased = variance * float64(count) / float64(count-1)
 				}
-				variance /= float64(count)
 				rmean[k] = float32(float64(rmean[k])*mom + mean*(1-mom))
 				rvar[k] = float32(float64(rvar[k])*mom + unbiased*(1-mom))
 			} else {
 				mean, variance = float64(rmean[k]), float64(rvar[k])
 			}
-			inv := 1 / math.Sqrt(variance+eps)
+			a, b, inv := bnAffine(scale[k], bias[k], mean, variance, eps)
 			st.mean.Data[k], st.invStd.Data[k] = float32(mean), float32(inv)
-			a := float32(float64(scale[k]) * inv)
-			b := bias[k] - a*float32(mean)
 			for i := 0; i < n; i++ {
 				off := (i*ch + k) * sp
-				yr := y.Data[off : off+sp]
-				for j, v := range x[off : off+sp] {
-					yr[j] = a*v + b
-				}
+				kernels.Affine(y.Data[off:off+sp], x[off:off+sp], a, b)
 			}
 		}
 	})
 	return []*tensor.Tensor{y}, nil
+}
+
+// bnAffine returns the per-channel a, b of y = a·x + b and 1/√(var+eps)
+// (the one formula of training, evaluation and fused evaluation).
+func bnAffine(scale, bias float32, mean, variance, eps float64) (a, b float32, inv float64) {
+	inv = 1 / math.Sqrt(variance+eps)
+	a = float32(float64(scale) * inv)
+	return a, bias - a*float32(mean), inv
+}
+
+// evalAffine writes evaluation-mode a and b of every channel (scale, B,
+// running mean and variance are in[1:5] of a BatchNorm).
+func (op BatchNorm) evalAffine(params []*tensor.Tensor, a, b []float32) {
+	scale, bias, rmean, rvar := params[0].Data, params[1].Data, params[2].Data, params[3].Data
+	for k := range a {
+		a[k], b[k], _ = bnAffine(scale[k], bias[k], float64(rmean[k]), float64(rvar[k]), op.eps())
+	}
 }
 
 // Backward returns the gradients with respect to X, scale and B (none for
@@ -189,12 +201,11 @@ func (op BatchNorm) Backward(c *graph.Context, in, out, dout []*tensor.Tensor) (
 			var sdy, sdyx float64 // Σdy and Σdy·x̂
 			for i := 0; i < n; i++ {
 				off := (i*ch + k) * sp
-				xr := x[off : off+sp]
-				for j, g := range dy[off : off+sp] {
-					sdy += float64(g)
-					sdyx += float64(g) * float64((xr[j]-mean)*inv)
-				}
+				rs, rq := kernels.DotShifted(dy[off:off+sp], x[off:off+sp], mean)
+				sdy += float64(rs)
+				sdyx += float64(rq)
 			}
+			sdyx *= float64(inv)
 			if dscale != nil {
 				dscale.Data[k] = float32(sdyx)
 			}
@@ -209,15 +220,20 @@ func (op BatchNorm) Backward(c *graph.Context, in, out, dout []*tensor.Tensor) (
 			if st.training {
 				mdy, mdyx = float32(sdy)/count, float32(sdyx)/count
 			}
+			// dx = a·(dy − mdy − (x−mean)·inv·mdyx)
 			for i := 0; i < n; i++ {
 				off := (i*ch + k) * sp
-				xr, dxr := x[off:off+sp], dx.Data[off:off+sp]
-				for j, g := range dy[off : off+sp] {
-					dxr[j] = a * (g - mdy - (xr[j]-mean)*inv*mdyx)
-				}
+				kernels.AffineCombine(dx.Data[off:off+sp], dy[off:off+sp], x[off:off+sp], a, -a*inv*mdyx, mean, -a*mdy)
 			}
 		}
 	})
 	grads[0], grads[1], grads[2] = dx, dscale, db
 	return grads, nil
 }
+
+// BackwardReadsInput is true for X and the scale (the statistics come from
+// the forward state).
+func (BatchNorm) BackwardReadsInput(i int) bool { return i <= 1 }
+
+// BackwardReadsOutput is false: Backward recomputes x̂ from X.
+func (BatchNorm) BackwardReadsOutput(int) bool { return false }

@@ -2,6 +2,7 @@ package ops
 
 import (
 	"fmt"
+	"math"
 	"runtime"
 
 	"lowbit/graph"
@@ -12,12 +13,11 @@ import (
 // Buffer slots of Conv's context.
 const (
 	convSlotY     = iota // output
-	convSlotCol          // forward per-worker column matrices
 	convSlotDX           // input gradient
-	convSlotDW           // weight gradient (worker 0 accumulates here)
-	convSlotDWAux        // weight-gradient partials of workers 1..n-1
+	convSlotDW           // weight gradient (depthwise: worker 0 accumulates here)
+	convSlotDWAux        // depthwise weight-gradient partials of workers 1..n-1
 	convSlotDB           // bias gradient
-	convSlotBCol         // backward per-worker column + column-gradient matrices
+	convSlotWT           // flipped, transposed weights of the input gradient
 )
 
 // convDims is the resolved geometry of one Conv application.
@@ -30,9 +30,6 @@ type convDims struct {
 	pointwise  bool             // 1x1, stride 1, no pads: the input is the column matrix
 	depthwise  bool             // one input and one output channel per group: direct kernels
 }
-
-// colRows is the number of rows of one image's column matrix (all groups).
-func (d *convDims) colRows() int { return d.C * d.KH * d.KW }
 
 // Type returns "Conv".
 func (Conv) Type() string { return "Conv" }
@@ -191,60 +188,640 @@ func forEachWorker(nw, n int, fn func(w, lo, hi int)) {
 	})
 }
 
-// Forward computes Y = conv(X, W) + B with im2col and one GEMM per image and
-// group (depthwise convolutions use direct kernels instead), images spread
-// over the workers.
-func (op Conv) Forward(c *graph.Context, in []*tensor.Tensor) ([]*tensor.Tensor, error) {
-	d, b, err := op.convInputs(in)
-	if err != nil {
-		return nil, err
+// convState is what Conv keeps in its context: the weights packed once per
+// call for the products of every image.
+type convState struct {
+	fwd []kernels.PackedA // per group: W_g, Mg × Cg·KH·KW
+	bwd []kernels.PackedA // per group: the input-gradient weights
+}
+
+func convStateOf(c *graph.Context, groups int) *convState {
+	st, _ := c.Saved.(*convState)
+	if st == nil {
+		st = &convState{}
+		c.Saved = st
 	}
-	x, w := in[0].Data, in[1].Data
-	g := d.geom
-	ohw := g.OH * g.OW
-	y := c.Buffer(convSlotY, d.N, d.M, g.OH, g.OW)
-	nw := convWorkers(d.N)
-	rows := d.colRows()
-	var cols []float32
-	if !d.pointwise && !d.depthwise {
-		cols = c.Buffer(convSlotCol, nw*rows*ohw).Data
+	if len(st.fwd) != groups {
+		st.fwd = make([]kernels.PackedA, groups)
+		st.bwd = make([]kernels.PackedA, groups)
 	}
-	kg := d.Cg * d.KH * d.KW // GEMM depth per group
-	forEachWorker(nw, d.N, func(wk, lo, hi int) {
-		for n := lo; n < hi; n++ {
-			xn := x[n*d.C*d.H*d.W : (n+1)*d.C*d.H*d.W]
-			yn := y.Data[n*d.M*ohw : (n+1)*d.M*ohw]
-			switch {
-			case d.depthwise:
-				kernels.DepthwiseConv(&g, xn, w, yn, op.PadValue)
-			default:
-				col := xn
-				if !d.pointwise {
-					col = cols[wk*rows*ohw : (wk+1)*rows*ohw]
-					kernels.Im2col(&g, xn, col, op.PadValue)
-				}
-				for gr := 0; gr < d.G; gr++ {
-					kernels.Sgemm(false, false, d.Mg, ohw, kg, 1,
-						w[gr*d.Mg*kg:], kg, col[gr*kg*ohw:], ohw, 0, yn[gr*d.Mg*ohw:], ohw)
+	return st
+}
+
+// convScratch is one goroutine's working memory for a group of images:
+// column matrix, gathered output or output gradient.
+type convScratch struct {
+	col, out, dy []float32
+}
+
+// convScratches holds the scratch of all Conv nodes, and convPartials
+// their weight-gradient partial sums: nodes run one after another, so
+// sharing them keeps the memory at that of the largest layer rather than
+// the sum over layers.
+var (
+	convScratches kernels.FreeList[convScratch]
+	convPartials  kernels.FreeList[[]float32]
+)
+
+// grow returns *s resized to n, reallocating only when too small.
+func grow(s *[]float32, n int) []float32 {
+	if cap(*s) < n {
+		*s = make([]float32, n)
+	}
+	*s = (*s)[:n]
+	return *s
+}
+
+// convTargetCols is the number of GEMM columns (output positions) worth
+// gathering from several images when one image has fewer: below it the
+// micro-kernel's 32-wide column panels run partly empty and the per-product
+// overhead dominates.
+const convTargetCols = 256
+
+// convPartsMax is the number of weight-gradient partial sums: a fixed
+// split of the batch, so that the result does not depend on which
+// goroutine ran which images.
+const convPartsMax = 16
+
+// convPlan is one GEMM convolution over a batch: X [n, c, H, W] to
+// Y [n, m, OH, OW] in groups, with geometry g of one image; stride-1
+// layers run as implicit GEMM (shift), the others through im2col.
+type convPlan struct {
+	g               kernels.ConvGeom
+	n, c, m, groups int
+	mg, kg          int // output channels and GEMM depth per group
+	pointwise       bool
+	pad             float32
+	ohw             int
+	inSize, outSize int
+	rows            int // rows of one image's column matrix (all groups)
+	nb              int // images side by side in one product
+	// wide runs one image at a time with each product split over the
+	// workers (batches smaller than the worker count); otherwise images
+	// are spread over the workers and each product runs on one goroutine.
+	wide bool
+	// shift computes a stride-1 convolution as an implicit GEMM: snb
+	// images are copied once into padded hp×wp planes (channel c of image
+	// j at (c·snb + j)·hp·wp), whose shifted windows are the rows of the
+	// column matrix (offs). The product's columns are the images' padded
+	// grids one after another; the wp−OW extra columns of each row and the
+	// hp−OH extra rows between images are computed and discarded, which
+	// costs less than im2col.
+	shift  bool
+	hp, wp int
+	snb    int // images per implicit-GEMM product
+	offs   []int
+	offs32 []int32 // offs for SgemmRowsT (weight gradient)
+}
+
+func newConvPlan(g kernels.ConvGeom, n, c, m, groups int, pointwise bool, pad float32) *convPlan {
+	p := &convPlan{g: g, n: n, c: c, m: m, groups: groups, mg: m / groups,
+		kg: c / groups * g.KH * g.KW, pointwise: pointwise, pad: pad, ohw: g.OH * g.OW,
+		inSize: c * g.H * g.W, rows: c * g.KH * g.KW, nb: 1}
+	p.outSize = m * p.ohw
+	workers := runtime.GOMAXPROCS(0)
+	p.wide = n < workers
+	if !p.wide && p.ohw < convTargetCols {
+		p.nb = max(1, min((convTargetCols+p.ohw-1)/p.ohw, n/(2*workers)))
+	}
+	p.shift = !p.wide && !pointwise && g.SH == 1 && g.SW == 1
+	if p.shift {
+		p.hp, p.wp = g.H+g.PadT+g.PadB, g.W+g.PadL+g.PadR
+		plane := p.hp * p.wp
+		p.snb = 1
+		if plane < convTargetCols {
+			p.snb = max(1, min((convTargetCols+plane-1)/plane, n/(2*workers)))
+		}
+		p.offs = make([]int, 0, p.rows)
+		for ch := 0; ch < c; ch++ {
+			for ky := 0; ky < g.KH; ky++ {
+				for kx := 0; kx < g.KW; kx++ {
+					o := ch*p.snb*plane + ky*g.DH*p.wp + kx*g.DW
+					p.offs = append(p.offs, o)
+					p.offs32 = append(p.offs32, int32(o))
 				}
 			}
-			if b != nil {
-				for m := 0; m < d.M; m++ {
-					bv := b.Data[m]
-					row := yn[m*ohw : (m+1)*ohw]
-					for i := range row {
-						row[i] += bv
+		}
+	}
+	return p
+}
+
+// shiftGroups is the number of implicit-GEMM products (groups of snb
+// images); shiftImages returns group gi's first image and count, and
+// shiftCols the product's columns for cnt images: the padded grids of all
+// but the last, and OH rows of wp of the last.
+func (p *convPlan) shiftGroups() int { return (p.n + p.snb - 1) / p.snb }
+
+func (p *convPlan) shiftImages(gi int) (i0, cnt int) {
+	i0 = gi * p.snb
+	return i0, min(p.snb, p.n-i0)
+}
+
+func (p *convPlan) shiftCols(cnt int) int { return (cnt-1)*p.hp*p.wp + p.g.OH*p.wp }
+
+// padded copies images [i0, i0+cnt) of x into s.col as the implicit GEMM's
+// padded input.
+func (p *convPlan) padded(s *convScratch, x []float32, i0, cnt int) []float32 {
+	g := &p.g
+	plane := p.hp * p.wp
+	tail := (g.KW - 1) * g.DW
+	size := p.c * p.snb * plane
+	xp := grow(&s.col, size+tail)
+	for j := 0; j < cnt; j++ {
+		padImage(xp[j*plane:], x[(i0+j)*p.inSize:(i0+j+1)*p.inSize], p.c, g.H, g.W, g.PadT, g.PadL, p.hp, p.wp, p.snb*plane, p.pad)
+	}
+	// The last image's discarded columns read up to tail elements past
+	// its planes: keep them finite (a NaN there would reach the weight
+	// gradient through 0·NaN).
+	if cnt < p.snb {
+		for c := 0; c < p.c; c++ {
+			fillValue(xp[c*p.snb*plane+cnt*plane:][:tail], p.pad)
+		}
+	}
+	fillValue(xp[size:], p.pad)
+	return xp
+}
+
+// padImage copies the ch×h×w image src into dst as ch planes of hp×wp,
+// stride elements apart, with the image at (padT, padL) and v around it.
+func padImage(dst, src []float32, ch, h, w, padT, padL, hp, wp, stride int, v float32) {
+	for c := 0; c < ch; c++ {
+		d := dst[c*stride : c*stride+hp*wp]
+		fillValue(d, v)
+		kernels.CopyRows(d[padT*wp+padL:], src[c*h*w:(c+1)*h*w], w, h, wp, w)
+	}
+}
+
+func fillValue(s []float32, v float32) {
+	if v == 0 {
+		clear(s)
+		return
+	}
+	for i := range s {
+		s[i] = v
+	}
+}
+
+// forwardShift is forward by implicit GEMM (see convPlan.shift).
+func (p *convPlan) forwardShift(pa []kernels.PackedA, x, y []float32, epi *convEpilogue) {
+	g := &p.g
+	plane := p.hp * p.wp
+	p.run(p.shiftGroups(), func(s *convScratch, lo, hi int) {
+		for gi := lo; gi < hi; gi++ {
+			i0, cnt := p.shiftImages(gi)
+			cols := p.shiftCols(cnt)
+			xp := p.padded(s, x, i0, cnt)
+			out := grow(&s.out, p.m*cols)
+			for gr := 0; gr < p.groups; gr++ {
+				kernels.SgemmPackedOffsets(&pa[gr], cols, 1, xp, p.offs[gr*p.kg:(gr+1)*p.kg], 0, out[gr*p.mg*cols:], cols)
+			}
+			if p.emit(epi, y, out, i0, cnt, cols, plane, g.OW, g.OH, p.wp) {
+				continue
+			}
+			for m := 0; m < p.m; m++ {
+				src := out[m*cols : (m+1)*cols]
+				epi.apply(m, src) // on the padded rows while they are in cache
+				for j := 0; j < cnt; j++ {
+					dst := y[(i0+j)*p.outSize+m*p.ohw : (i0+j)*p.outSize+(m+1)*p.ohw]
+					kernels.CopyRows(dst, src[j*plane:], g.OW, g.OH, g.OW, p.wp)
+				}
+			}
+			for j := i0; j < i0+cnt; j++ {
+				epi.finish(y[j*p.outSize:(j+1)*p.outSize], j, p.ohw)
+			}
+		}
+	})
+}
+
+// emit writes the epilogue (BatchNorm affine, residual, clamp) of images
+// [i0, i0+cnt) into y in one pass from the product out, where channel m of
+// image j is at out[m·cols + (j−i0)·block] as rows of n values srcStride
+// apart (in place when out is y's own rows). It reports false, doing
+// nothing, when there is no epilogue or it has a bias (then the caller
+// applies it step by step).
+func (p *convPlan) emit(epi *convEpilogue, y, out []float32, i0, cnt, cols, block, n, rows, srcStride int) bool {
+	if epi == nil || epi.bias != nil {
+		return false
+	}
+	for m := 0; m < p.m; m++ {
+		a, b, lo, hi := epi.coeffs(m)
+		for j := i0; j < i0+cnt; j++ {
+			dst := y[j*p.outSize+m*p.ohw : j*p.outSize+(m+1)*p.ohw]
+			var res []float32
+			if epi.res != nil {
+				res = epi.res[j*p.outSize+m*p.ohw : j*p.outSize+(m+1)*p.ohw]
+			}
+			kernels.EpilogueRows(dst, out[m*cols+(j-i0)*block:], res, n, rows, n, srcStride, a, b, lo, hi)
+		}
+	}
+	return true
+}
+
+// imageGroups is the number of products (groups of nb images).
+func (p *convPlan) imageGroups() int { return (p.n + p.nb - 1) / p.nb }
+
+// run calls fn for image groups [lo, hi) with a scratch, in parallel
+// unless wide.
+func (p *convPlan) run(total int, fn func(s *convScratch, lo, hi int)) {
+	body := func(lo, hi int) {
+		s := convScratches.Get()
+		fn(s, lo, hi)
+		convScratches.Put(s)
+	}
+	if p.wide {
+		body(0, total)
+		return
+	}
+	// Fine chunks: an image or group takes tens of microseconds, and the
+	// last chunk decides when the layer ends.
+	kernels.ParallelChunks(total, max(1, total/(convChunksPerWorker*runtime.GOMAXPROCS(0))), body)
+}
+
+// convChunksPerWorker is how many chunks of images a convolution makes per
+// goroutine.
+const convChunksPerWorker = 16
+
+// images returns the first image and the count of image group gi.
+func (p *convPlan) images(gi int) (i0, cnt int) {
+	i0 = gi * p.nb
+	return i0, min(p.nb, p.n-i0)
+}
+
+// columns returns the column matrix of images [i0, i0+cnt) of x (rows ×
+// cnt·OH·OW): the input itself for one image of a pointwise convolution,
+// else im2col (or, pointwise, a gather) into s.col.
+func (p *convPlan) columns(s *convScratch, x []float32, i0, cnt int) []float32 {
+	cols := cnt * p.ohw
+	xs := x[i0*p.inSize : (i0+cnt)*p.inSize]
+	if p.pointwise {
+		if cnt == 1 {
+			return xs
+		}
+		b := grow(&s.col, p.c*cols)
+		gatherImages(b, xs, p.c, p.ohw, cnt)
+		return b
+	}
+	b := grow(&s.col, p.rows*cols)
+	if p.wide {
+		kernels.Im2col(&p.g, xs, b, p.pad) // cnt == 1
+		return b
+	}
+	for j := 0; j < cnt; j++ {
+		kernels.Im2colStrided(&p.g, xs[j*p.inSize:(j+1)*p.inSize], b[j*p.ohw:], cols, p.pad)
+	}
+	return b
+}
+
+// gatherImages copies cnt images of ch rows × size (consecutive in src)
+// into dst as ch rows × cnt·size, image j at column j·size.
+func gatherImages(dst, src []float32, ch, size, cnt int) {
+	cols := cnt * size
+	for j := 0; j < cnt; j++ {
+		img := src[j*ch*size:]
+		for r := 0; r < ch; r++ {
+			copy(dst[r*cols+j*size:r*cols+(j+1)*size], img[r*size:(r+1)*size])
+		}
+	}
+}
+
+// scatterImages is the inverse of gatherImages.
+func scatterImages(dst, src []float32, ch, size, cnt int) {
+	cols := cnt * size
+	for j := 0; j < cnt; j++ {
+		img := dst[j*ch*size:]
+		for r := 0; r < ch; r++ {
+			copy(img[r*size:(r+1)*size], src[r*cols+j*size:r*cols+(j+1)*size])
+		}
+	}
+}
+
+// forward computes y = epi(conv(x)) with the per-group weights w (Mg × kg
+// row-major each, packed in pa unless wide).
+func (p *convPlan) forward(pa []kernels.PackedA, w, x, y []float32, epi *convEpilogue) {
+	if p.shift {
+		p.forwardShift(pa, x, y, epi)
+		return
+	}
+	p.run(p.imageGroups(), func(s *convScratch, lo, hi int) {
+		for gi := lo; gi < hi; gi++ {
+			i0, cnt := p.images(gi)
+			cols := cnt * p.ohw
+			b := p.columns(s, x, i0, cnt)
+			out, ldc := y[i0*p.outSize:(i0+cnt)*p.outSize], p.ohw
+			if cnt > 1 {
+				out, ldc = grow(&s.out, p.m*cols), cols
+			}
+			for gr := 0; gr < p.groups; gr++ {
+				p.groupProduct(pa, w, gr, false, b[gr*p.kg*cols:], cols, out[gr*p.mg*ldc:], ldc)
+			}
+			if p.emit(epi, y, out, i0, cnt, ldc, p.ohw, p.ohw, 1, p.ohw) {
+				continue
+			}
+			for m := 0; m < p.m; m++ {
+				if cnt > 1 {
+					epi.apply(m, out[m*cols:(m+1)*cols])
+				} else {
+					epi.apply(m, out[m*p.ohw:(m+1)*p.ohw])
+				}
+			}
+			if cnt > 1 {
+				scatterImages(y[i0*p.outSize:], out, p.m, p.ohw, cnt)
+			}
+			for j := i0; j < i0+cnt; j++ {
+				epi.finish(y[j*p.outSize:(j+1)*p.outSize], j, p.ohw)
+			}
+		}
+	})
+}
+
+// groupProduct sets c (row stride ldc) to op(W_g)·b for group gr, b having
+// cols columns: op(W_g) is W_g (Mg × kg, row-major in w) or, with trans,
+// its transpose; it comes packed from pa unless the plan is wide.
+func (p *convPlan) groupProduct(pa []kernels.PackedA, w []float32, gr int, trans bool, b []float32, cols int, c []float32, ldc int) {
+	if !p.wide {
+		kernels.SgemmPacked(&pa[gr], false, cols, 1, b, cols, 0, c, ldc)
+		return
+	}
+	m, k := p.mg, p.kg
+	if trans {
+		m, k = k, m
+	}
+	kernels.Sgemm(trans, false, m, cols, k, 1, w[gr*p.mg*p.kg:], p.kg, b, cols, 0, c, ldc)
+}
+
+// convEpilogue is what a convolution applies to each output row of channel
+// m: the bias, then (fused BatchNorm at inference) a[m]·v + b[m], then (a
+// fused residual Add) the residual, then a clamp (fused ReLU or Clip) —
+// the same float32 operations, in the same order, as the separate ops.
+type convEpilogue struct {
+	bias   []float32
+	a, b   []float32
+	res    []float32 // residual, shaped like the output
+	clamp  bool
+	lo, hi float32
+}
+
+// apply does the per-channel part (bias, affine and, without residual,
+// the clamp) on row (of output channel m) in place; the row may be in any
+// layout.
+func (e *convEpilogue) apply(m int, row []float32) {
+	if e == nil {
+		return
+	}
+	if e.bias != nil {
+		bv := e.bias[m]
+		for i := range row {
+			row[i] += bv
+		}
+	}
+	clamp := e.clamp && e.res == nil
+	switch {
+	case e.a != nil && clamp:
+		kernels.AffineClamp(row, row, e.a[m], e.b[m], e.lo, e.hi)
+	case e.a != nil:
+		kernels.Affine(row, row, e.a[m], e.b[m])
+	case clamp:
+		kernels.Clamp(row, row, e.lo, e.hi)
+	}
+}
+
+// coeffs returns channel m's affine coefficients and clamp bounds (the
+// identity where the epilogue has none), for kernels.EpilogueRows.
+func (e *convEpilogue) coeffs(m int) (a, b, lo, hi float32) {
+	a, b = 1, 0
+	if e.a != nil {
+		a, b = e.a[m], e.b[m]
+	}
+	lo, hi = float32(math.Inf(-1)), float32(math.Inf(1))
+	if e.clamp {
+		lo, hi = e.lo, e.hi
+	}
+	return a, b, lo, hi
+}
+
+// finish adds the residual of image img to its output y (channels of
+// size elements, in NCHW order) and clamps, when there is a residual.
+func (e *convEpilogue) finish(y []float32, img, size int) {
+	if e == nil || e.res == nil {
+		return
+	}
+	r := e.res[img*len(y) : (img+1)*len(y)]
+	kernels.Add(y, y, r)
+	if e.clamp {
+		kernels.Clamp(y, y, e.lo, e.hi)
+	}
+}
+
+// gradOutput returns the output gradient of images [i0, i0+cnt) as m rows
+// × cnt·OH·OW (gathered into s.dy for several images).
+func (p *convPlan) gradOutput(s *convScratch, dy []float32, i0, cnt int) []float32 {
+	src := dy[i0*p.outSize : (i0+cnt)*p.outSize]
+	if cnt == 1 {
+		return src
+	}
+	b := grow(&s.dy, p.m*cnt*p.ohw)
+	gatherImages(b, src, p.m, p.ohw, cnt)
+	return b
+}
+
+// gradWeight sets dw (groups × Mg × kg) to Σ over images of dY_g·col_gᵀ,
+// with the columns read in place from the padded input in the implicit
+// GEMM layout (dY spread onto its wp-wide rows, zero in the extra columns).
+func (p *convPlan) gradWeight(x, dy, dw []float32) {
+	groups := p.imageGroups()
+	if p.shift {
+		groups = p.shiftGroups()
+	}
+	parts := min(groups, convPartsMax)
+	wsize := len(dw)
+	pp := convPartials.Get()
+	partial := grow(pp, parts*wsize)
+	p.run(parts, func(s *convScratch, lo, hi int) {
+		for part := lo; part < hi; part++ {
+			acc := partial[part*wsize : (part+1)*wsize]
+			clear(acc)
+			for gi := part * groups / parts; gi < (part+1)*groups/parts; gi++ {
+				if p.shift {
+					p.gradWeightShift(s, x, dy, gi, acc)
+					continue
+				}
+				i0, cnt := p.images(gi)
+				cols := cnt * p.ohw
+				a := p.gradOutput(s, dy, i0, cnt)
+				b := p.columns(s, x, i0, cnt)
+				for gr := 0; gr < p.groups; gr++ {
+					ag, bg, cg := a[gr*p.mg*cols:], b[gr*p.kg*cols:], acc[gr*p.mg*p.kg:]
+					if p.wide {
+						kernels.Sgemm(false, true, p.mg, p.kg, cols, 1, ag, cols, bg, cols, 1, cg, p.kg)
+					} else {
+						kernels.SgemmSerial(false, true, p.mg, p.kg, cols, 1, ag, cols, bg, cols, 1, cg, p.kg)
 					}
 				}
 			}
 		}
 	})
-	return []*tensor.Tensor{y}, nil
+	copy(dw, partial[:wsize])
+	for part := 1; part < parts; part++ {
+		kernels.Add(dw, dw, partial[part*wsize:(part+1)*wsize])
+	}
+	convPartials.Put(pp)
+}
+
+// gradWeightShift adds the weight gradient of image group gi to acc by
+// the implicit GEMM: dY spread onto the padded grids (zero elsewhere)
+// times the shifted windows of the padded input.
+func (p *convPlan) gradWeightShift(s *convScratch, x, dy []float32, gi int, acc []float32) {
+	g := &p.g
+	plane := p.hp * p.wp
+	i0, cnt := p.shiftImages(gi)
+	cols := p.shiftCols(cnt)
+	xp := p.padded(s, x, i0, cnt)
+	dyp := grow(&s.dy, p.m*cols)
+	clear(dyp)
+	for j := 0; j < cnt; j++ {
+		src := dy[(i0+j)*p.outSize : (i0+j+1)*p.outSize]
+		for m := 0; m < p.m; m++ {
+			kernels.CopyRows(dyp[m*cols+j*plane:], src[m*p.ohw:(m+1)*p.ohw], g.OW, g.OH, p.wp, g.OW)
+		}
+	}
+	for gr := 0; gr < p.groups; gr++ {
+		kernels.SgemmRowsT(p.mg, p.kg, cols, 1, dyp[gr*p.mg*cols:], cols, xp, p.offs32[gr*p.kg:(gr+1)*p.kg], 1, acc[gr*p.mg*p.kg:], p.kg)
+	}
+}
+
+// gradInputCol2im sets dx to the input gradient by dcol = W_gᵀ·dY_g
+// (packed in pt unless wide) and col2im; used where the gradient is not
+// itself a stride-1 convolution.
+func (p *convPlan) gradInputCol2im(pt []kernels.PackedA, w, dy, dx []float32) {
+	p.run(p.imageGroups(), func(s *convScratch, lo, hi int) {
+		for gi := lo; gi < hi; gi++ {
+			i0, cnt := p.images(gi)
+			cols := cnt * p.ohw
+			a := p.gradOutput(s, dy, i0, cnt)
+			dcol := grow(&s.col, p.rows*cols)
+			for gr := 0; gr < p.groups; gr++ {
+				p.groupProduct(pt, w, gr, true, a[gr*p.mg*cols:], cols, dcol[gr*p.kg*cols:], cols)
+			}
+			for j := 0; j < cnt; j++ {
+				dxn := dx[(i0+j)*p.inSize : (i0+j+1)*p.inSize]
+				clear(dxn)
+				if p.wide {
+					kernels.Col2im(&p.g, dcol, dxn)
+				} else {
+					kernels.Col2imStrided(&p.g, dcol[j*p.ohw:], dxn, cols)
+				}
+			}
+		}
+	})
+}
+
+// plan returns the im2col-GEMM plan of a (non-depthwise) convolution.
+func (op Conv) plan(d *convDims) *convPlan {
+	return newConvPlan(d.geom, d.N, d.C, d.M, d.G, d.pointwise, op.PadValue)
+}
+
+// transposedPlan returns, for a convolution with unit strides, the plan of
+// the stride-1 convolution of dY with the flipped, transposed weights that
+// computes dX (padded positions of dY are zero), or nil when the padding
+// makes that impossible.
+func (op Conv) transposedPlan(d *convDims) *convPlan {
+	g := d.geom
+	if g.SH != 1 || g.SW != 1 {
+		return nil
+	}
+	ekh, ekw := (g.KH-1)*g.DH+1, (g.KW-1)*g.DW+1
+	t := kernels.ConvGeom{C: d.M, H: g.OH, W: g.OW, KH: g.KH, KW: g.KW, SH: 1, SW: 1,
+		PadT: ekh - 1 - g.PadT, PadL: ekw - 1 - g.PadL, PadB: ekh - 1 - g.PadB, PadR: ekw - 1 - g.PadR, DH: g.DH, DW: g.DW}
+	if t.PadT < 0 || t.PadL < 0 || t.PadB < 0 || t.PadR < 0 || !t.Init() || t.OH != d.H || t.OW != d.W {
+		return nil
+	}
+	pointwise := g.KH == 1 && g.KW == 1 && t.PadT == 0 && t.PadL == 0 && t.PadB == 0 && t.PadR == 0
+	return newConvPlan(t, d.N, d.M, d.C, d.G, pointwise, 0)
+}
+
+// flipWeights writes the weights of the transposed convolution: for group
+// gr, wt[gr][c][m][ky][kx] = w[gr·Mg+m][c][KH−1−ky][KW−1−kx], i.e. C
+// output channels over Mg·KH·KW taps each.
+func flipWeights(d *convDims, w, wt []float32) {
+	kk := d.KH * d.KW
+	for gr := 0; gr < d.G; gr++ {
+		for c := 0; c < d.Cg; c++ {
+			dst := wt[(gr*d.Cg+c)*d.Mg*kk:]
+			for m := 0; m < d.Mg; m++ {
+				src := w[((gr*d.Mg+m)*d.Cg+c)*kk:]
+				for t := 0; t < kk; t++ {
+					dst[m*kk+t] = src[kk-1-t]
+				}
+			}
+		}
+	}
+}
+
+// packGroups packs each group's Mg×kg block of w (or its transpose) into
+// pa unless the plan is wide.
+func packGroups(p *convPlan, pa []kernels.PackedA, transA bool, rows, depth int, w []float32) {
+	if p.wide {
+		return
+	}
+	for gr := range pa {
+		blk := w[gr*rows*depth : (gr+1)*rows*depth]
+		if transA {
+			pa[gr].Pack(true, rows, depth, blk, rows)
+		} else {
+			pa[gr].Pack(false, rows, depth, blk, depth)
+		}
+	}
+}
+
+// Forward computes Y = conv(X, W) + B: a GEMM with the weights packed once
+// per call, images spread over the workers; stride-1 layers with wide
+// enough rows read their padded input in place (implicit GEMM), the others
+// go through im2col (several small images side by side in one product).
+// Depthwise convolutions use direct kernels instead.
+func (op Conv) Forward(c *graph.Context, in []*tensor.Tensor) ([]*tensor.Tensor, error) {
+	d, b, err := op.convInputs(in)
+	if err != nil {
+		return nil, err
+	}
+	var epi *convEpilogue
+	if b != nil {
+		epi = &convEpilogue{bias: b.Data}
+	}
+	return op.forward(c, &d, in, epi), nil
+}
+
+// forward runs the checked convolution with an epilogue (nil for none).
+func (op Conv) forward(c *graph.Context, d *convDims, in []*tensor.Tensor, epi *convEpilogue) []*tensor.Tensor {
+	x, w := in[0].Data, in[1].Data
+	g := d.geom
+	ohw := g.OH * g.OW
+	y := c.Buffer(convSlotY, d.N, d.M, g.OH, g.OW)
+	if !d.depthwise {
+		st := convStateOf(c, d.G)
+		p := op.plan(d)
+		packGroups(p, st.fwd, false, d.Mg, p.kg, w)
+		p.forward(st.fwd, w, x, y.Data, epi)
+		return []*tensor.Tensor{y}
+	}
+	forEachWorker(convWorkers(d.N), d.N, func(_, lo, hi int) {
+		for n := lo; n < hi; n++ {
+			yn := y.Data[n*d.M*ohw : (n+1)*d.M*ohw]
+			kernels.DepthwiseConv(&g, x[n*d.C*d.H*d.W:(n+1)*d.C*d.H*d.W], w, yn, op.PadValue)
+			for m := 0; m < d.M; m++ {
+				epi.apply(m, yn[m*ohw:(m+1)*ohw])
+			}
+			epi.finish(yn, n, ohw)
+		}
+	})
+	return []*tensor.Tensor{y}
 }
 
 // Backward computes the gradients with respect to X (skipped when
-// !c.Need(0)), W and B. Padded positions are constants: PadValue gets no
-// gradient.
+// !c.Need(0)), W and B. The weight gradient is one GEMM per group of
+// images; the input gradient of a stride-1 convolution is itself a
+// stride-1 convolution of dY with the flipped weights (so it runs on the
+// forward path), otherwise a GEMM and col2im. Padded positions are
+// constants: PadValue gets no gradient.
 func (op Conv) Backward(c *graph.Context, in, out, dout []*tensor.Tensor) ([]*tensor.Tensor, error) {
 	d, b, err := op.convInputs(in)
 	if err != nil {
@@ -274,17 +851,45 @@ func (op Conv) Backward(c *graph.Context, in, out, dout []*tensor.Tensor) ([]*te
 		}
 		grads[2] = db
 	}
-	if !needX && !needW {
+	x, w := in[0].Data, in[1].Data
+	if d.depthwise {
+		op.depthwiseBackward(c, &d, in, dy.Data, needX, needW, grads)
 		return grads, nil
 	}
+	if needW {
+		dw := c.Buffer(convSlotDW, in[1].Shape...)
+		op.plan(&d).gradWeight(x, dy.Data, dw.Data)
+		grads[1] = dw
+	}
+	if needX {
+		dx := c.Buffer(convSlotDX, in[0].Shape...)
+		st := convStateOf(c, d.G)
+		if tp := op.transposedPlan(&d); tp != nil {
+			wt := c.Buffer(convSlotWT, len(w)).Data
+			flipWeights(&d, w, wt)
+			packGroups(tp, st.bwd, false, d.Cg, tp.kg, wt)
+			tp.forward(st.bwd, wt, dy.Data, dx.Data, nil)
+		} else {
+			p := op.plan(&d)
+			packGroups(p, st.bwd, true, p.kg, d.Mg, w)
+			p.gradInputCol2im(st.bwd, w, dy.Data, dx.Data)
+		}
+		grads[0] = dx
+	}
+	return grads, nil
+}
+
+// depthwiseBackward computes the input and weight gradients of a depthwise
+// convolution with the direct kernels, images split over the workers.
+func (op Conv) depthwiseBackward(c *graph.Context, d *convDims, in []*tensor.Tensor, dy []float32, needX, needW bool, grads []*tensor.Tensor) {
+	g := d.geom
+	ohw := g.OH * g.OW
 	x, w := in[0].Data, in[1].Data
 	imgSize := d.C * d.H * d.W
 	nw := convWorkers(d.N)
-	rows := d.colRows()
-	kg := d.Cg * d.KH * d.KW
 	wsize := in[1].Len()
 	var dx, dw *tensor.Tensor
-	var dwAux, bufs []float32
+	var dwAux []float32
 	if needX {
 		dx = c.Buffer(convSlotDX, in[0].Shape...)
 	}
@@ -293,17 +898,6 @@ func (op Conv) Backward(c *graph.Context, in, out, dout []*tensor.Tensor) ([]*te
 		if nw > 1 {
 			dwAux = c.Buffer(convSlotDWAux, (nw-1)*wsize).Data
 		}
-	}
-	// Per worker: a column matrix (for dW) and a column-gradient matrix (for dX).
-	per := 0
-	if !d.pointwise && !d.depthwise {
-		if needW {
-			per += rows * ohw
-		}
-		if needX {
-			per += rows * ohw
-		}
-		bufs = c.Buffer(convSlotBCol, nw*per).Data
 	}
 	forEachWorker(nw, d.N, func(wk, lo, hi int) {
 		var dwk []float32
@@ -314,53 +908,13 @@ func (op Conv) Backward(c *graph.Context, in, out, dout []*tensor.Tensor) ([]*te
 			}
 			clear(dwk)
 		}
-		var col, dcol []float32
-		if !d.pointwise && !d.depthwise {
-			buf := bufs[wk*per : (wk+1)*per]
-			if needW {
-				col, buf = buf[:rows*ohw], buf[rows*ohw:]
-			}
-			if needX {
-				dcol = buf[:rows*ohw]
-			}
-		}
 		for n := lo; n < hi; n++ {
-			dyn := dy.Data[n*d.M*ohw : (n+1)*d.M*ohw]
-			xn := x[n*imgSize : (n+1)*imgSize]
-			if d.depthwise {
-				if needW {
-					kernels.DepthwiseConvGradWeight(&g, xn, dyn, dwk, op.PadValue)
-				}
-				if needX {
-					kernels.DepthwiseConvGradInput(&g, dyn, w, dx.Data[n*imgSize:(n+1)*imgSize])
-				}
-				continue
-			}
+			dyn := dy[n*d.M*ohw : (n+1)*d.M*ohw]
 			if needW {
-				src := xn
-				if !d.pointwise {
-					src = col
-					kernels.Im2col(&g, xn, col, op.PadValue)
-				}
-				for gr := 0; gr < d.G; gr++ {
-					kernels.Sgemm(false, true, d.Mg, kg, ohw, 1,
-						dyn[gr*d.Mg*ohw:], ohw, src[gr*kg*ohw:], ohw, 1, dwk[gr*d.Mg*kg:], kg)
-				}
+				kernels.DepthwiseConvGradWeight(&g, x[n*imgSize:(n+1)*imgSize], dyn, dwk, op.PadValue)
 			}
 			if needX {
-				dxn := dx.Data[n*imgSize : (n+1)*imgSize]
-				target := dxn
-				if !d.pointwise {
-					target = dcol
-				}
-				for gr := 0; gr < d.G; gr++ {
-					kernels.Sgemm(true, false, kg, ohw, d.Mg, 1,
-						w[gr*d.Mg*kg:], kg, dyn[gr*d.Mg*ohw:], ohw, 0, target[gr*kg*ohw:], ohw)
-				}
-				if !d.pointwise {
-					clear(dxn)
-					kernels.Col2im(&g, dcol, dxn)
-				}
+				kernels.DepthwiseConvGradInput(&g, dyn, w, dx.Data[n*imgSize:(n+1)*imgSize])
 			}
 		}
 	})
@@ -369,12 +923,14 @@ func (op Conv) Backward(c *graph.Context, in, out, dout []*tensor.Tensor) ([]*te
 	}
 	if needW {
 		for k := 0; k < nw-1; k++ {
-			part := dwAux[k*wsize : (k+1)*wsize]
-			for i, v := range part {
-				dw.Data[i] += v
-			}
+			kernels.Add(dw.Data, dw.Data, dwAux[k*wsize:(k+1)*wsize])
 		}
 		grads[1] = dw
 	}
-	return grads, nil
 }
+
+// BackwardReadsInput is true for X and W (B's gradient needs only dY).
+func (Conv) BackwardReadsInput(i int) bool { return i <= 1 }
+
+// BackwardReadsOutput is false.
+func (Conv) BackwardReadsOutput(int) bool { return false }

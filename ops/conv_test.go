@@ -3,6 +3,7 @@ package ops
 import (
 	"fmt"
 	"math"
+	"runtime"
 	"strings"
 	"testing"
 
@@ -356,4 +357,130 @@ func BenchmarkConvDW(b *testing.B) {
 
 func BenchmarkConv1x1(b *testing.B) {
 	benchConv(b, Conv{}, []int{32, 64, 16, 16}, []int{64, 64, 1, 1})
+}
+
+// naiveConvBackward is the direct-loop reference of Conv's input and weight
+// gradients.
+func naiveConvBackward(op Conv, x, w, dy *tensor.Tensor) (dx, dw *tensor.Tensor) {
+	sh, sw, dh, dwl, groups, _ := op.attrs()
+	n, ch, h, wd := x.Shape[0], x.Shape[1], x.Shape[2], x.Shape[3]
+	m, cg, kh, kw := w.Shape[0], w.Shape[1], w.Shape[2], w.Shape[3]
+	oh, ow := dy.Shape[2], dy.Shape[3]
+	mg := m / groups
+	dx, dw = tensor.New(x.Shape...), tensor.New(w.Shape...)
+	for in := 0; in < n; in++ {
+		for om := 0; om < m; om++ {
+			gr := om / mg
+			for oy := 0; oy < oh; oy++ {
+				for ox := 0; ox < ow; ox++ {
+					g := dy.Data[((in*m+om)*oh+oy)*ow+ox]
+					for ic := 0; ic < cg; ic++ {
+						c := gr*cg + ic
+						for ky := 0; ky < kh; ky++ {
+							for kx := 0; kx < kw; kx++ {
+								iy, ix := oy*sh-op.PadT+ky*dh, ox*sw-op.PadL+kx*dwl
+								wi := ((om*cg+ic)*kh+ky)*kw + kx
+								v := op.PadValue
+								if iy >= 0 && iy < h && ix >= 0 && ix < wd {
+									xi := ((in*ch+c)*h+iy)*wd + ix
+									v = x.Data[xi]
+									dx.Data[xi] += g * w.Data[wi]
+								}
+								dw.Data[wi] += g * v
+							}
+						}
+					}
+				}
+			}
+		}
+	}
+	return dx, dw
+}
+
+// TestConvBatchPaths covers the batch schedules against direct loops: one
+// image at a time with split products (batch below the worker count),
+// images spread over workers, and several small images side by side in one
+// product, for the stride-1 transposed-convolution input gradient, the
+// col2im input gradient, pointwise and grouped convolutions.
+func TestConvBatchPaths(t *testing.T) {
+	cases := []struct {
+		name string
+		op   Conv
+		x, w []int
+	}{
+		{"3x3_same", Conv{PadT: 1, PadL: 1, PadB: 1, PadR: 1}, []int{0, 3, 4, 5}, []int{5, 3, 3, 3}},
+		{"3x3_stride2", Conv{StrideH: 2, StrideW: 2, PadT: 1, PadL: 1, PadB: 1, PadR: 1}, []int{0, 3, 5, 6}, []int{4, 3, 3, 3}},
+		{"3x3_asym_dil_padvalue", Conv{PadT: 2, PadL: 0, PadB: 1, PadR: 2, DilH: 2, PadValue: -0.375}, []int{0, 2, 6, 5}, []int{3, 2, 3, 3}},
+		{"pointwise", Conv{}, []int{0, 6, 3, 4}, []int{7, 6, 1, 1}},
+		{"pointwise_groups", Conv{Groups: 2}, []int{0, 4, 3, 3}, []int{6, 2, 1, 1}},
+		{"1x1_stride2", Conv{StrideH: 2, StrideW: 2}, []int{0, 3, 5, 5}, []int{4, 3, 1, 1}},
+		{"groups_3x3", Conv{Groups: 2, PadT: 1, PadL: 1, PadB: 1, PadR: 1}, []int{0, 4, 4, 4}, []int{6, 2, 3, 3}},
+		{"pad_beyond_kernel", Conv{PadT: 3, PadL: 1, PadB: 0, PadR: 1}, []int{0, 2, 3, 4}, []int{3, 2, 2, 3}},
+		// Rows of at least shiftMinWidth outputs: the implicit GEMM.
+		{"implicit_3x3", Conv{PadT: 1, PadL: 1, PadB: 1, PadR: 1}, []int{0, 3, 5, 13}, []int{9, 3, 3, 3}},
+		{"implicit_dil_asym_padvalue_groups", Conv{PadT: 2, PadL: 1, PadB: 0, PadR: 3, DilH: 2, DilW: 2, Groups: 2, PadValue: -0.375}, []int{0, 4, 6, 14}, []int{6, 2, 3, 2}},
+		{"implicit_5x5_nopad", Conv{}, []int{0, 2, 7, 17}, []int{3, 2, 5, 5}},
+	}
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(0))
+	for _, procs := range []int{1, 2, 4} {
+		runtime.GOMAXPROCS(procs)
+		for ci, tc := range cases {
+			for _, n := range []int{1, 3, 9, 17} {
+				t.Run(fmt.Sprintf("procs%d/%s/n%d", procs, tc.name, n), func(t *testing.T) {
+					rng := graph.RNG(int64(100*ci + n))
+					xs := append([]int{n}, tc.x[1:]...)
+					x, w := gradcheck.Rand(rng, xs...), gradcheck.Rand(rng, tc.w...)
+					b := gradcheck.Rand(rng, tc.w[0])
+					c := graph.NewContext(true, 1)
+					in := []*tensor.Tensor{x, w, b}
+					for run := 0; run < 2; run++ { // the second run reuses packed weights and buffers
+						out, err := tc.op.Forward(c, in)
+						if err != nil {
+							t.Fatal(err)
+						}
+						cgAssertClose(t, "Y", out[0].Data, naiveConv(tc.op, x, w, b).Data, 1e-5)
+						dy := gradcheck.Rand(rng, out[0].Shape...)
+						g, err := tc.op.Backward(c, in, out, []*tensor.Tensor{dy})
+						if err != nil {
+							t.Fatal(err)
+						}
+						wantX, wantW := naiveConvBackward(tc.op, x, w, dy)
+						cgAssertClose(t, "dX", g[0].Data, wantX.Data, 1e-5)
+						cgAssertClose(t, "dW", g[1].Data, wantW.Data, 1e-4)
+					}
+				})
+			}
+		}
+	}
+}
+
+// TestConvDeterministic checks that the weight gradient does not depend on
+// which goroutine ran which images.
+func TestConvDeterministic(t *testing.T) {
+	op := Conv{PadT: 1, PadL: 1, PadB: 1, PadR: 1}
+	rng := graph.RNG(5)
+	in := []*tensor.Tensor{gradcheck.Rand(rng, 24, 4, 6, 6), gradcheck.Rand(rng, 8, 4, 3, 3)}
+	var first []float32
+	for run := 0; run < 4; run++ {
+		c := graph.NewContext(true, 1)
+		out, err := op.Forward(c, in)
+		if err != nil {
+			t.Fatal(err)
+		}
+		dy := tensor.New(out[0].Shape...)
+		dy.Fill(1)
+		g, err := op.Backward(c, in, out, []*tensor.Tensor{dy})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if first == nil {
+			first = append([]float32(nil), g[1].Data...)
+			continue
+		}
+		for i, v := range g[1].Data {
+			if v != first[i] {
+				t.Fatalf("run %d: dW[%d] = %v, first run %v", run, i, v, first[i])
+			}
+		}
+	}
 }

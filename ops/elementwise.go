@@ -54,6 +54,13 @@ func (Add) Backward(c *graph.Context, in, out, dout []*tensor.Tensor) ([]*tensor
 	return binaryBackward(opAdd, c, in, out, dout)
 }
 
+// BackwardReadsInput is false: Add's gradients are dY reduced to the
+// operand shapes.
+func (Add) BackwardReadsInput(int) bool { return false }
+
+// BackwardReadsOutput is false.
+func (Add) BackwardReadsOutput(int) bool { return false }
+
 // Type returns "Sub".
 func (Sub) Type() string { return binOpNames[opSub] }
 
@@ -69,6 +76,12 @@ func (Sub) Forward(c *graph.Context, in []*tensor.Tensor) ([]*tensor.Tensor, err
 func (Sub) Backward(c *graph.Context, in, out, dout []*tensor.Tensor) ([]*tensor.Tensor, error) {
 	return binaryBackward(opSub, c, in, out, dout)
 }
+
+// BackwardReadsInput is false: Sub's gradients are ±dY reduced.
+func (Sub) BackwardReadsInput(int) bool { return false }
+
+// BackwardReadsOutput is false.
+func (Sub) BackwardReadsOutput(int) bool { return false }
 
 // Type returns "Mul".
 func (Mul) Type() string { return binOpNames[opMul] }
