@@ -2,8 +2,11 @@
 // (tensors with shapes, batch dimension -1) flowing between nodes that each
 // carry an Op. Parameters are named values whose names are stable and become
 // ONNX initializer names. An Executor runs the graph forward (inference or
-// training mode) and backward, caching what backward needs per node and
-// accumulating parameter gradients. Passes (BatchNorm folding, quantizer
-// insertion) rewrite the node list through the helpers here. The package
-// knows no concrete op.
+// training mode) and backward, accumulating parameter gradients; it draws
+// every intermediate tensor from one size-keyed buffer pool and recycles
+// values as soon as nothing needs them (ops declare what their backward
+// reads through GradReader; set KeepValues to keep everything), and at
+// inference it lets ops that implement Fuser absorb their successors.
+// Passes (BatchNorm folding, quantizer insertion) rewrite the node list
+// through the helpers here. The package knows no concrete op.
 package graph
