@@ -9,6 +9,7 @@ import (
 
 	"lowbit/data"
 	"lowbit/graph"
+	"lowbit/onnx"
 	"lowbit/train"
 )
 
@@ -55,4 +56,24 @@ func checkInput(g *graph.Graph, ds *data.Dataset, modelPath string) error {
 		}
 	}
 	return nil
+}
+
+// loadModelData loads an ONNX model and a dataset split (its first limit
+// images when limit > 0) and checks that the model's input fits the images.
+func loadModelData(model, dataSpec, split string, limit int) (*graph.Graph, *data.Dataset, error) {
+	g, err := onnx.Load(model)
+	if err != nil {
+		return nil, nil, err
+	}
+	ds, err := data.Open(dataSpec, split)
+	if err != nil {
+		return nil, nil, err
+	}
+	if limit > 0 && limit < ds.N() {
+		ds = ds.Head(limit)
+	}
+	if err := checkInput(g, ds, model); err != nil {
+		return nil, nil, err
+	}
+	return g, ds, nil
 }

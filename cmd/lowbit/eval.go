@@ -5,8 +5,6 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"lowbit/data"
-	"lowbit/onnx"
 	"lowbit/train"
 )
 
@@ -25,15 +23,8 @@ func init() {
 			if model == "" {
 				return fmt.Errorf("--model is required")
 			}
-			g, err := onnx.Load(model)
+			g, ds, err := loadModelData(model, dataSpec, split, 0)
 			if err != nil {
-				return err
-			}
-			ds, err := data.Open(dataSpec, split)
-			if err != nil {
-				return err
-			}
-			if err := checkInput(g, ds, model); err != nil {
 				return err
 			}
 			src, err := evalSource(ds, batch)

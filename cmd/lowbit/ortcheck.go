@@ -12,7 +12,6 @@ import (
 	"lowbit/graph"
 	"lowbit/internal/ortrun"
 	"lowbit/npy"
-	"lowbit/onnx"
 	"lowbit/tensor"
 )
 
@@ -55,18 +54,8 @@ func newORTCheckCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			g, err := onnx.Load(model)
+			g, ds, err := loadModelData(model, dataSpec, split, limit)
 			if err != nil {
-				return err
-			}
-			ds, err := data.Open(dataSpec, split)
-			if err != nil {
-				return err
-			}
-			if limit > 0 && limit < ds.N() {
-				ds = ds.Head(limit)
-			}
-			if err := checkInput(g, ds, model); err != nil {
 				return err
 			}
 			res, err := ortCompare(cmd, h, g, ds, model, batch)
