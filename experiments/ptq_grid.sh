@@ -12,8 +12,9 @@ lowbit=${LOWBIT:-lowbit}
 mkdir -p "$out"
 
 methods=("uniform-minmax:--method uniform --calib minmax --wcalib minmax"
+         "uniform-pct:--method uniform --calib percentile --wcalib minmax"
          "uniform-mse:--method uniform --calib mse --wcalib mse"
-         "uniform-kl:--method uniform --calib kl --wcalib kl"
+         "uniform-kl:--method uniform --calib kl --wcalib minmax"
          "weq:--method weq"
          "olaq-r0.01:--method olaq --outlier-ratio 0.01"
          "olaq-r0.03:--method olaq --outlier-ratio 0.03")
@@ -27,8 +28,10 @@ fi
 
 cell() { # name flags wbits abits -> prints top-1 (change vs float)
   local name=$1 flags=$2 w=$3 a=$4 f="$out/$1-w$3a$4.json"
-  [ -s "$f" ] || $lowbit quantize --model "$model" --data "$data" $flags --wbits "$w" --abits "$a" \
+  if [ ! -s "$f" ]; then
+    $lowbit quantize --model "$model" --data "$data" $flags --wbits "$w" --abits "$a" \
       --calib-images "$calib" --json > "$f.tmp" 2>/dev/null && mv "$f.tmp" "$f"
+  fi
   jq -r '"\(.top1*100*100|round/100) (\((.top1-.fp32_top1)*100*100|round/100))"' "$f"
 }
 

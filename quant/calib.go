@@ -3,6 +3,7 @@ package quant
 import (
 	"fmt"
 	"math"
+	"slices"
 	"strings"
 )
 
@@ -208,8 +209,11 @@ type HistObserver struct {
 	Min, Max float32
 	N        int64
 	pending  float64 // zeros seen before Top was set
-	cached   bool
-	lo, hi   float32
+	// Zeros counts the inputs that map exactly to 0 (ReLU's zeros, and
+	// every negative input of an Unsigned observer).
+	Zeros  float64
+	cached bool
+	lo, hi float32
 }
 
 func newHistObserver(cfg CalibConfig) *HistObserver {
@@ -267,9 +271,13 @@ func (o *HistObserver) Observe(x []float32) {
 		}
 		if o.Top == 0 {
 			o.pending++ // all zeros so far
+			o.Zeros++
 			continue
 		}
 		d := o.value(v)
+		if d == 0 {
+			o.Zeros++
+		}
 		var i int
 		if o.signed {
 			i = int(math.Floor((d + o.Top) / o.width()))
@@ -538,8 +546,16 @@ func (o *HistObserver) magnitudeHist() ([]float64, float64) {
 // as ONNX Runtime does (ε = 1e-4 moved onto empty bins) and the threshold
 // i·width with the smallest KL(P‖Q) wins (ties: the smaller). With nb ≤ n
 // the grid is already finer than the histogram and the maximum is returned.
+//
+// Exact zeros are left out of the histogram: every grid represents them
+// without error, and after a ReLU they hold half the mass, which in bin 0
+// would dominate the divergence (Q spreads a merged group's mass evenly)
+// and drive the threshold to the smallest candidate (an 8-bit ReLU'd
+// N(0,1) was clipped at 1.5σ; it is now clipped at a few σ).
 func (o *HistObserver) klClip() float32 {
-	hist, w := o.magnitudeHist()
+	mh, w := o.magnitudeHist()
+	hist := slices.Clone(mh)
+	hist[0] = max(hist[0]-o.Zeros, 0)
 	nb := occupied(hist)
 	top := float32(float64(nb) * w)
 	n := o.klLevels()

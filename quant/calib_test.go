@@ -244,3 +244,24 @@ func TestObserverConfigErrors(t *testing.T) {
 		t.Errorf("all-zero range [%v, %v]", lo, hi)
 	}
 }
+
+// ReLU outputs are half exact zeros. Every grid represents them exactly,
+// so they must not steer the entropy threshold: on a half-Gaussian with
+// half its mass at 0 and no outliers the 8-bit threshold stays at a few σ
+// (a 50 % spike in bin 0 used to drive it to the smallest candidate).
+func TestKLIgnoresExactZeros(t *testing.T) {
+	rng := rand.New(rand.NewSource(5))
+	x := make([]float32, 200000)
+	for i := range x {
+		x[i] = max(float32(rng.NormFloat64()), 0)
+	}
+	for _, bits := range []int{8, 4} {
+		o := mustObserver(t, CalibConfig{Method: CalibKL, Scheme: Unsigned, Bits: bits})
+		o.Observe(x)
+		_, hi := o.Range()
+		t.Logf("%d bits: KL threshold %.3f σ", bits, hi)
+		if hi < 2 || hi > 6 {
+			t.Fatalf("%d bits: unsigned KL threshold %v on ReLU'd N(0,1), want a few σ", bits, hi)
+		}
+	}
+}

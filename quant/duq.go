@@ -6,6 +6,7 @@ import (
 	"sort"
 
 	"lowbit/graph"
+	"lowbit/kernels"
 	"lowbit/tensor"
 )
 
@@ -150,29 +151,40 @@ func (q DuQ) Forward(c *graph.Context, in []*tensor.Tensor) ([]*tensor.Tensor, e
 	y := c.Buffer(0, x.Shape...)
 	s, off := q.steps(), q.offset()
 	if q.noRound {
-		for i, v := range x.Data {
-			u, _ := q.u(v, a)
-			y.Data[i] = cs*u - off
-		}
+		kernels.ParallelChunks(len(x.Data), duqBlock, func(lo, hi int) {
+			for i, v := range x.Data[lo:hi] {
+				u, _ := q.u(v, a)
+				y.Data[lo+i] = cs*u - off
+			}
+		})
 		return []*tensor.Tensor{y}, nil
 	}
 	// The grid form of the ONNX export (duq_onnx.go), in the same float32
 	// operations: code = clamp(round((x + off) / (a/s))), ŷ = code·(c/s) − off.
 	stepIn, stepOut, lo := q.Steps(a, cs)
-	for i, v := range x.Data {
-		k := float32(math.RoundToEven(float64((v + off) / stepIn)))
-		switch {
-		case k < lo:
-			k = lo
-		case k > s:
-			k = s
-		case k != k: // NaN
-			k = 0
+	kernels.ParallelChunks(len(x.Data), duqBlock, func(b, e int) {
+		yd := y.Data[b:e]
+		for i, v := range x.Data[b:e] {
+			k := float32(math.RoundToEven(float64((v + off) / stepIn)))
+			switch {
+			case k < lo:
+				k = lo
+			case k > s:
+				k = s
+			case k != k: // NaN
+				k = 0
+			}
+			yd[i] = float32(k*stepOut) - off
 		}
-		y.Data[i] = float32(k*stepOut) - off
-	}
+	})
 	return []*tensor.Tensor{y}, nil
 }
+
+// duqBlock is the number of elements per parallel chunk of DuQ's forward
+// and backward passes. The backward pass sums its range and scale
+// gradients per block and then over blocks in order, so the result does
+// not depend on the number of goroutines.
+const duqBlock = 16384
 
 // Steps returns the input step a/s, the output step c/s and the lowest
 // code (0, or −s for the symmetric modes) of the grid, s being the number
@@ -195,21 +207,31 @@ func (q DuQ) Backward(c *graph.Context, in, out, dout []*tensor.Tensor) ([]*tens
 	if c.Need(0) {
 		dx = c.Buffer(1, x.Shape...)
 	}
-	var da, dc float64
-	for i, v := range x.Data {
-		u, clipped := q.u(v, a)
-		g := dy.Data[i]
-		dc += float64(g * q.round(u, s))
-		if clipped {
-			if dx != nil {
-				dx.Data[i] = 0
+	nb := (len(x.Data) + duqBlock - 1) / duqBlock
+	sums := make([]float64, 2*nb) // (da, dc) per block
+	kernels.ParallelChunks(len(x.Data), duqBlock, func(b, e int) {
+		var da, dc float64
+		for i := b; i < e; i++ {
+			u, clipped := q.u(x.Data[i], a)
+			g := dy.Data[i]
+			dc += float64(g * q.round(u, s))
+			if clipped {
+				if dx != nil {
+					dx.Data[i] = 0
+				}
+				continue
 			}
-			continue
+			da -= float64(g * cs * u / a)
+			if dx != nil {
+				dx.Data[i] = g * cs / a
+			}
 		}
-		da -= float64(g * cs * u / a)
-		if dx != nil {
-			dx.Data[i] = g * cs / a
-		}
+		sums[2*(b/duqBlock)], sums[2*(b/duqBlock)+1] = da, dc
+	})
+	var da, dc float64
+	for j := range nb {
+		da += sums[2*j]
+		dc += sums[2*j+1]
 	}
 	var dAlpha, dGamma *tensor.Tensor
 	if c.Need(1) {

@@ -3,6 +3,8 @@ package quant
 import (
 	"math"
 	"math/rand"
+	"runtime"
+	"slices"
 	"testing"
 
 	"lowbit/graph"
@@ -94,5 +96,53 @@ func TestDuQInit(t *testing.T) {
 	}
 	if _, _, err := DuQInit(DuQReLU, []float32{-1, 0}); err == nil {
 		t.Fatal("init without positive values accepted")
+	}
+}
+
+// TestDuQParallelDeterministic checks that DuQ's forward and backward on a
+// tensor spanning several parallel blocks give the same bits with one or
+// two goroutines, and that the block-wise range/scale gradients equal a
+// serial sum.
+func TestDuQParallelDeterministic(t *testing.T) {
+	rng := rand.New(rand.NewSource(7))
+	n := 3*duqBlock + 123
+	x, dy := tensor.New(n), tensor.New(n)
+	x.RandUniform(rng, -3, 5)
+	dy.RandUniform(rng, -1, 1)
+	alpha, gamma := scalar(float32(InvSoftplus(2.5))), scalar(float32(InvSoftplus(1.5)))
+	op := DuQ{Mode: DuQSigned, Bits: 3}
+	run := func(procs int) (y, dx []float32, da, dc float32) {
+		defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(procs))
+		c := graph.NewContext(true, 0)
+		c.NeedGrad = []bool{true, true, true}
+		in := []*tensor.Tensor{x, alpha, gamma}
+		out, err := op.Forward(c, in)
+		if err != nil {
+			t.Fatal(err)
+		}
+		g, err := op.Backward(c, in, out, []*tensor.Tensor{dy})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return append([]float32(nil), out[0].Data...), append([]float32(nil), g[0].Data...), g[1].Data[0], g[2].Data[0]
+	}
+	y1, dx1, da1, dc1 := run(1)
+	y2, dx2, da2, dc2 := run(2)
+	if !slices.Equal(y1, y2) || !slices.Equal(dx1, dx2) || da1 != da2 || dc1 != dc2 {
+		t.Fatalf("results differ between 1 and 2 goroutines: da %v/%v dc %v/%v", da1, da2, dc1, dc2)
+	}
+	a, cs := op.Scales(alpha.Data[0], gamma.Data[0])
+	var da, dc float64
+	for i, v := range x.Data {
+		u, clipped := op.u(v, a)
+		dc += float64(dy.Data[i] * op.round(u, op.steps()))
+		if !clipped {
+			da -= float64(dy.Data[i] * cs * u / a)
+		}
+	}
+	wantA := float32(da * sigmoid(float64(alpha.Data[0])))
+	wantC := float32(dc * sigmoid(float64(gamma.Data[0])))
+	if math.Abs(float64(da1-wantA)) > 1e-4*math.Abs(float64(wantA)) || math.Abs(float64(dc1-wantC)) > 1e-4*math.Abs(float64(wantC)) {
+		t.Fatalf("range/scale gradients %v, %v; serial sums give %v, %v", da1, dc1, wantA, wantC)
 	}
 }

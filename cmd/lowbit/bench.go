@@ -3,8 +3,6 @@ package main
 import (
 	"fmt"
 	"math/rand"
-	"os"
-	"runtime/pprof"
 	"strconv"
 	"strings"
 	"syscall"
@@ -14,29 +12,19 @@ import (
 
 	"lowbit/graph"
 	"lowbit/models"
+	"lowbit/report"
 	"lowbit/tensor"
 	"lowbit/train"
 )
 
-// benchResult is the JSON printed by `lowbit bench --json`.
-type benchResult struct {
-	Model       string  `json:"model"`
-	Input       []int   `json:"input"`
-	Batch       int     `json:"batch"`
-	InferBatch  int     `json:"infer_batch"`
-	Steps       int     `json:"steps"`
-	TrainImgS   float64 `json:"train_img_s"`
-	InferImgS   float64 `json:"infer_img_s"`
-	PeakRSSMB   float64 `json:"peak_rss_mb"`
-	TrainStepMS float64 `json:"train_step_ms"`
-}
+// benchResult is the JSON printed by `lowbit bench --json` (the report package reads it back).
+type benchResult = report.Bench
 
 func init() {
 	var model, input string
 	var batch, inferBatch, steps, warmup int
 	var width float64
 	var asJSON bool
-	var cpuProfile string
 	cmd := &cobra.Command{
 		Use:   "bench --model NAME --input CxHxW --batch B --infer-batch B2",
 		Short: "Measure training and inference throughput on synthetic data",
@@ -52,17 +40,6 @@ func init() {
 			g, err := models.Build(model, models.Config{InC: chw[0], H: chw[1], W: chw[2], Classes: 10, Width: width, Seed: 1})
 			if err != nil {
 				return err
-			}
-			if cpuProfile != "" {
-				f, err := os.Create(cpuProfile)
-				if err != nil {
-					return fmt.Errorf("--cpuprofile: %w", err)
-				}
-				defer f.Close()
-				if err := pprof.StartCPUProfile(f); err != nil {
-					return fmt.Errorf("--cpuprofile: %w", err)
-				}
-				defer pprof.StopCPUProfile()
 			}
 			res, err := runBench(g, chw, batch, inferBatch, steps, warmup)
 			if err != nil {
@@ -86,7 +63,6 @@ func init() {
 	f.IntVar(&warmup, "warmup", 3, "warm-up steps before measuring")
 	f.Float64Var(&width, "width", 1, "width multiplier")
 	f.BoolVar(&asJSON, "json", false, "print only JSON on stdout")
-	f.StringVar(&cpuProfile, "cpuprofile", "", "write a CPU profile (go tool pprof) to this file")
 	rootCmd.AddCommand(cmd)
 }
 

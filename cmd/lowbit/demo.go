@@ -4,12 +4,14 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"text/tabwriter"
 	"time"
 
 	"github.com/spf13/cobra"
 
 	"lowbit/quant"
+	"lowbit/report"
 )
 
 func init() {
@@ -32,6 +34,10 @@ func init() {
 				return err
 			}
 			rows := []demoRow{{Model: "lenet5", Data: "mnist", Precision: "float32", Epochs: res.Epochs, Top1: res.Top1, Seconds: res.Seconds, File: out}}
+			// The results and the commands that reproduce them, for the report.
+			steps := []demoStep{{name: "lenet5-mnist", result: res, command: fmt.Sprintf(
+				"lowbit train --model lenet5 --data mnist --augment none --epochs %d --batch 64 --lr 0.05 --wd 5e-4 --warmup 0.2 --seed 1 --out %s --json",
+				epochs, shellQuote(out))}}
 			// Post-training quantization of the same model: the uniform
 			// baseline against weighted-entropy and outlier-aware quantization.
 			for _, q := range demoQuant {
@@ -45,25 +51,45 @@ func init() {
 				}
 				rows = append(rows, demoRow{Model: "lenet5", Data: "mnist", Precision: fmt.Sprintf("%s w%d/a%d", q.label, q.bits, q.bits),
 					Top1: qr.Top1, Seconds: time.Since(start).Seconds(), File: qout})
+				steps = append(steps, demoStep{name: strings.TrimSuffix(filepath.Base(qout), ".onnx"), result: qr, command: fmt.Sprintf(
+					"lowbit quantize --model %s --data mnist --method %s --wbits %d --abits %d --out %s --json",
+					shellQuote(out), q.method, q.bits, q.bits, shellQuote(qout))})
 			}
 			// Quantization-aware fine-tuning: a short DuQ run at 4 bits.
-			row, err := demoQATRow(cmd.Context(), out, dir)
+			row, step, err := demoQAT(cmd.Context(), out, dir)
 			if err != nil {
 				return err
 			}
 			rows = append(rows, row)
+			steps = append(steps, step)
+			// The report (and each step's JSON and command line) in dir.
+			demoCmd := fmt.Sprintf("lowbit demo --dir %s --epochs %d --json", shellQuote(dir), epochs)
+			reportPath, reportErr := writeDemoReport(dir, steps, rows, demoCmd)
 			if asJSON {
-				return printJSON(cmd.OutOrStdout(), map[string]any{"rows": rows})
+				res := map[string]any{"rows": rows}
+				if reportErr == nil {
+					res["report"] = reportPath
+				}
+				if err := printJSON(cmd.OutOrStdout(), res); err != nil {
+					return err
+				}
+				return reportErr
 			}
 			tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
 			fmt.Fprintln(tw, "model\tdata\tprecision\ttest top-1\tvs float\ttime\tfile")
 			for _, r := range rows {
 				fmt.Fprintf(tw, "%s\t%s\t%s\t%.2f%%\t%+.2f\t%.0fs\t%s\n", r.Model, r.Data, r.Precision, 100*r.Top1, 100*(r.Top1-rows[0].Top1), r.Seconds, r.File)
 			}
-			return tw.Flush()
+			if err := tw.Flush(); err != nil {
+				return err
+			}
+			if reportErr == nil {
+				fmt.Fprintf(cmd.OutOrStdout(), "report: %s\n", reportPath)
+			}
+			return reportErr
 		},
 	}
-	cmd.Flags().StringVar(&dir, "dir", "lowbit-demo", "directory for the demo's model files")
+	cmd.Flags().StringVar(&dir, "dir", "lowbit-demo", "directory for the demo's model files, their JSON results and commands, and report.html")
 	cmd.Flags().IntVar(&epochs, "epochs", 2, "training epochs")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print only JSON on stdout")
 	rootCmd.AddCommand(cmd)
@@ -78,13 +104,5 @@ var demoQuant = []struct {
 	{"uniform", "uniform", 2}, {"weq", "WEQ", 2}, {"olaq", "OLAQ 3%", 2},
 }
 
-// demoRow is one line of the demo's table.
-type demoRow struct {
-	Model     string  `json:"model"`
-	Data      string  `json:"data"`
-	Precision string  `json:"precision"`
-	Epochs    int     `json:"epochs,omitempty"`
-	Top1      float64 `json:"top1"`
-	Seconds   float64 `json:"seconds"`
-	File      string  `json:"file"`
-}
+// demoRow is one line of the demo's table (the report package reads it).
+type demoRow = report.DemoRow

@@ -20,6 +20,7 @@ import (
 	"lowbit/ops"
 	"lowbit/qat"
 	"lowbit/quant"
+	"lowbit/report"
 	"lowbit/tensor"
 	"lowbit/train"
 )
@@ -46,57 +47,13 @@ func defaultFinetuneFlags() finetuneFlags {
 // relative error of the residual stream right after the quantizers were
 // placed and initialized (with and without the precision highway, same
 // initialization) and after fine-tuning (with the run's own setting).
-type residualReport struct {
-	Images int `json:"images"`
-	Init   struct {
-		Highway []qat.BlockError `json:"highway"`
-		None    []qat.BlockError `json:"none"`
-	} `json:"init"`
-	Final        []qat.BlockError `json:"final,omitempty"`
-	FinalHighway bool             `json:"final_highway"`
-}
+type residualReport = report.Residual
 
-// finetuneResult is the JSON printed by `lowbit finetune --json`.
+// finetuneResult is the JSON printed by `lowbit finetune --json`
+// (report.Finetune, which the report package reads back) with what the
+// command keeps for its final measurements.
 type finetuneResult struct {
-	Model        string              `json:"model"`
-	Data         string              `json:"data"`
-	Out          string              `json:"out"`
-	Method       string              `json:"method"`
-	LearnRange   bool                `json:"learn_range,omitempty"`
-	WeightBits   int                 `json:"wbits"`
-	ActBits      int                 `json:"abits"`
-	FirstLast    int                 `json:"first_last_bits"`
-	Progressive  []int               `json:"progressive,omitempty"`
-	BNLast       int                 `json:"bn_last,omitempty"`
-	Profit       bool                `json:"profit"`
-	Teacher      string              `json:"teacher,omitempty"`
-	EMADecay     float64             `json:"ema_decay,omitempty"`
-	Highway      quant.Highway       `json:"highway"`
-	NegPadConvs  int                 `json:"neg_pad_convs"`
-	FoldedBN     int                 `json:"folded_bn,omitempty"`
-	Ratio        float64             `json:"outlier_ratio,omitempty"`
-	TrainImages  int                 `json:"train_images"`
-	EpochBudget  int                 `json:"epoch_budget"`
-	FP32Top1     float64             `json:"fp32_top1"`
-	FP32Top5     float64             `json:"fp32_top5"`
-	InitTop1     float64             `json:"init_top1"`
-	Top1         float64             `json:"top1"`
-	Top5         float64             `json:"top5"`
-	Loss         float64             `json:"loss"`
-	TestImages   int                 `json:"test_images"`
-	RawTop1      float64             `json:"raw_top1"`
-	EMATop1      *float64            `json:"ema_top1,omitempty"`
-	EMAUsed      bool                `json:"ema_used"`
-	Seconds      float64             `json:"seconds"`
-	Interrupted  bool                `json:"interrupted,omitempty"`
-	Verified     *bool               `json:"verified,omitempty"`
-	Phases       []qat.Phase         `json:"phases"`
-	PhaseSetup   []qat.PhaseLog      `json:"phase_setup"`
-	History      []qat.EpochLog      `json:"history"`
-	AIWQ         map[string]float64  `json:"aiwq,omitempty"`
-	ProfitOrder  []string            `json:"profit_order,omitempty"`
-	ResidualErr  *residualReport     `json:"residual_error,omitempty"`
-	Layers       []quant.LayerReport `json:"layers"`
+	report.Finetune
 	floatGraph   *graph.Graph
 	measureBatch func(context.Context) iter.Seq2[*tensor.Tensor, error]
 }
@@ -338,10 +295,10 @@ func runFinetune(ctx context.Context, f finetuneFlags) (*finetuneResult, error) 
 	if err != nil {
 		return nil, err
 	}
-	res := &finetuneResult{Model: f.model, Data: f.dataSpec, Out: f.out, Method: f.method, LearnRange: f.learnRange,
-		WeightBits: pol.WeightBits, ActBits: pol.ActBits, FirstLast: pol.FirstLastBits, Progressive: cfg.Progressive,
-		BNLast: f.bnLast, Profit: f.profit, Teacher: f.teacher, EMADecay: cfg.EMADecay, Highway: pol.Highway,
-		TrainImages: trainSet.N(), floatGraph: fg}
+	res := &finetuneResult{Finetune: report.Finetune{Model: f.model, Data: f.dataSpec, Out: f.out, Method: f.method,
+		LearnRange: f.learnRange, WeightBits: pol.WeightBits, ActBits: pol.ActBits, FirstLast: pol.FirstLastBits,
+		Progressive: cfg.Progressive, BNLast: f.bnLast, Profit: f.profit, Teacher: f.teacher, EMADecay: cfg.EMADecay,
+		Highway: pol.Highway, TrainImages: trainSet.N()}, floatGraph: fg}
 	if pol.Method == quant.MethodOLAQ && !pol.DuQ {
 		res.Ratio = pol.OutlierRatio
 	}
@@ -388,10 +345,10 @@ func runFinetune(ctx context.Context, f finetuneFlags) (*finetuneResult, error) 
 	analysisSet := testSet.Head(min(f.analyzeImages, testSet.N()))
 	res.measureBatch = datasetBatches(analysisSet, 256)
 	if f.analyze && !f.resume {
-		if res.ResidualErr, err = initialResidualError(ctx, fg, pol, dat, res.measureBatch); err != nil {
+		if res.Residual, err = initialResidualor(ctx, fg, pol, dat, res.measureBatch); err != nil {
 			return nil, fmt.Errorf("--analyze-error: %w", err)
 		}
-		res.ResidualErr.Images = analysisSet.N()
+		res.Residual.Images = analysisSet.N()
 	}
 	// The model to fine-tune: a copy of the float model, or the checkpoint.
 	var g *graph.Graph
@@ -448,14 +405,14 @@ func finishFinetune(ctx context.Context, f finetuneFlags, g *graph.Graph, res *f
 		}
 	}
 	if f.analyze {
-		if res.ResidualErr == nil {
-			res.ResidualErr = &residualReport{}
+		if res.Residual == nil {
+			res.Residual = &residualReport{}
 		}
 		errs, err := qat.ResidualError(ctx, res.floatGraph, g, res.measureBatch(ctx))
 		if err != nil {
 			return fmt.Errorf("--analyze-error: %w", err)
 		}
-		res.ResidualErr.Final, res.ResidualErr.FinalHighway = errs, f.highway
+		res.Residual.Final, res.Residual.FinalHighway = errs, f.highway
 	}
 	// One measured pass for the activation SQNRs of the report.
 	meter := quant.NewDuQMeter()
@@ -515,9 +472,9 @@ func finishFinetune(ctx context.Context, f finetuneFlags, g *graph.Graph, res *f
 	return nil
 }
 
-// initialResidualError quantizes two copies of the float model at the
+// initialResidualor quantizes two copies of the float model at the
 // target widths, with and without the highway, and measures both.
-func initialResidualError(ctx context.Context, fg *graph.Graph, pol quant.QATPolicy, dat qat.Data,
+func initialResidualor(ctx context.Context, fg *graph.Graph, pol quant.QATPolicy, dat qat.Data,
 	batches func(context.Context) iter.Seq2[*tensor.Tensor, error]) (*residualReport, error) {
 	rep := &residualReport{}
 	for _, hw := range []bool{true, false} {
@@ -637,7 +594,7 @@ func printFinetune(w io.Writer, r *finetuneResult) error {
 	if err := tw.Flush(); err != nil {
 		return err
 	}
-	if re := r.ResidualErr; re != nil {
+	if re := r.Residual; re != nil {
 		fmt.Fprintf(w, "residual-stream relative error per block (%d images):\n", re.Images)
 		tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 		fmt.Fprintln(tw, "block\tinit highway\tinit none\tfinal")

@@ -89,7 +89,7 @@ func TestFinetuneHighwayAnalysis(t *testing.T) {
 	if err := json.Unmarshal([]byte(s), &r); err != nil {
 		t.Fatalf("%v: %s", err, s)
 	}
-	re := r.ResidualErr
+	re := r.Residual
 	if re == nil || len(re.Init.Highway) != 9 || len(re.Init.None) != 9 || len(re.Final) != 9 || !re.FinalHighway {
 		t.Fatalf("residual error report %+v", re)
 	}

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"runtime/pprof"
 	"syscall"
 
 	"github.com/spf13/cobra"
@@ -20,10 +21,47 @@ var rootCmd = &cobra.Command{
 	SilenceErrors: true,
 }
 
+// cpuProfile is the persistent --cpuprofile flag: every command can write a
+// CPU profile of its whole run.
+var cpuProfile string
+
+func init() {
+	rootCmd.PersistentFlags().StringVar(&cpuProfile, "cpuprofile", "", "write a CPU profile of the command (go tool pprof) to this file")
+	rootCmd.PersistentPreRunE = func(cmd *cobra.Command, args []string) error {
+		if cpuProfile == "" {
+			return nil
+		}
+		f, err := os.Create(cpuProfile)
+		if err != nil {
+			return fmt.Errorf("--cpuprofile: %w", err)
+		}
+		if err := pprof.StartCPUProfile(f); err != nil {
+			f.Close()
+			return fmt.Errorf("--cpuprofile %s: %w", cpuProfile, err)
+		}
+		profileFile = f
+		return nil
+	}
+}
+
+// profileFile is the open --cpuprofile file while profiling.
+var profileFile *os.File
+
+// stopProfile ends a running --cpuprofile.
+func stopProfile() {
+	if profileFile != nil {
+		pprof.StopCPUProfile()
+		profileFile.Close()
+		profileFile = nil
+	}
+}
+
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := rootCmd.ExecuteContext(ctx); err != nil {
+	err := rootCmd.ExecuteContext(ctx)
+	stopProfile()
+	if err != nil {
 		fmt.Fprintln(os.Stderr, "lowbit:", err)
 		os.Exit(1)
 	}

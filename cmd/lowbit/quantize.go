@@ -20,6 +20,7 @@ import (
 	"lowbit/internal/atomicfile"
 	"lowbit/onnx"
 	"lowbit/quant"
+	"lowbit/report"
 	"lowbit/tensor"
 	"lowbit/train"
 )
@@ -34,31 +35,8 @@ type quantizeFlags struct {
 	perChannel, weqZero, noFold, verify, asJSON          bool
 }
 
-// quantizeResult is the JSON printed by `lowbit quantize --json`.
-type quantizeResult struct {
-	Model       string              `json:"model"`
-	Data        string              `json:"data"`
-	Out         string              `json:"out,omitempty"`
-	Method      string              `json:"method"`
-	WeightBits  int                 `json:"wbits"`
-	ActBits     int                 `json:"abits"`
-	Calib       string              `json:"calib"`
-	WeightCalib string              `json:"wcalib"`
-	Ratio       float64             `json:"outlier_ratio,omitempty"`
-	PerChannel  bool                `json:"per_channel"`
-	FirstLast   int                 `json:"first_last_bits"`
-	CalibImages int                 `json:"calib_images"`
-	FoldedBN    int                 `json:"folded_bn"`
-	FP32Top1    float64             `json:"fp32_top1"`
-	FP32Top5    float64             `json:"fp32_top5"`
-	Top1        float64             `json:"top1"`
-	Top5        float64             `json:"top5"`
-	Loss        float64             `json:"loss"`
-	TestImages  int                 `json:"test_images"`
-	Verified    *bool               `json:"verified,omitempty"`
-	Plots       []string            `json:"plots,omitempty"`
-	Layers      []quant.LayerReport `json:"layers"`
-}
+// quantizeResult is the JSON printed by `lowbit quantize --json` (the report package reads it back).
+type quantizeResult = report.Quantize
 
 func init() { rootCmd.AddCommand(newQuantizeCmd()) }
 

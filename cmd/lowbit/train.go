@@ -14,6 +14,7 @@ import (
 	"lowbit/models"
 	"lowbit/onnx"
 	"lowbit/quant"
+	"lowbit/report"
 	"lowbit/train"
 )
 
@@ -30,21 +31,8 @@ type trainFlags struct {
 	limit                         int
 }
 
-// trainResult is the JSON printed by `lowbit train --json`.
-type trainResult struct {
-	Model       string             `json:"model"`
-	Data        string             `json:"data"`
-	Out         string             `json:"out"`
-	Epochs      int                `json:"epochs"`
-	Top1        float64            `json:"top1"`
-	Top5        float64            `json:"top5"`
-	Loss        float64            `json:"loss"`
-	Images      int                `json:"images"`
-	Seconds     float64            `json:"seconds"`
-	Params      int                `json:"params"`
-	Interrupted bool               `json:"interrupted,omitempty"`
-	History     []train.EpochStats `json:"history"`
-}
+// trainResult is the JSON printed by `lowbit train --json` (the report package reads it back).
+type trainResult = report.Train
 
 func init() {
 	var f trainFlags

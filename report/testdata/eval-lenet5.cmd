@@ -1,0 +1,1 @@
+lowbit eval lenet5-mnist.onnx --data mnist --json

@@ -1,0 +1,1 @@
+lowbit finetune --model r20-fp32.onnx --data fashion-mnist --method duq --wbits 4 --abits 4 --progressive 8 --bn-last 1 --profit --ema --highway --analyze-error --limit 2000 --test-images 1000 --out r20-w4a4-hw.onnx --json
