@@ -29,7 +29,10 @@ import (
 //
 // Inference: an evaluation Forward without OnForward hook runs chains of
 // ops that implement Fuser (a convolution with its BatchNorm and ReLU) as
-// one node each.
+// one node each. Training: a training Forward without OnForward hook and
+// without KeepValues runs chains of ops that implement TrainFuser (a
+// BatchNorm with its residual Add and ReLU) as one node each, forward and
+// backward; the values inside a chain are then never stored.
 type Executor struct {
 	G        *Graph
 	Training bool
@@ -56,7 +59,13 @@ type Executor struct {
 	// in training too, leaving a shape-only ghost in vals.
 	bwdKeep map[*Value]bool
 	fused   *fusedPlan // inference order with fused chains, built on first use
-	ghosts  map[*Value]bool
+	// trainFused is the training order with fused chains (built on first
+	// use); ran is the plan the last Forward ran (nil: order), which
+	// Backward follows; keep is the bwdKeep of that plan.
+	trainFused *fusedPlan
+	ran        *fusedPlan
+	keep       map[*Value]bool
+	ghosts     map[*Value]bool
 	// recycled is set when an evaluation Forward released intermediate
 	// values; lastIn are its inputs, for recomputing before a Backward.
 	// consumed is set when a Backward released the values of the last
@@ -86,25 +95,59 @@ type GradReader interface {
 // after it). Fuse returns an op computing next applied to this op's only
 // output; its inputs are this op's inputs followed by next's inputs after
 // the first. ok is false when the pair cannot be fused. The fused op runs
-// only in evaluation, where it must match the two ops to within 1e-5
-// relative (the ops in package ops match them exactly).
+// only in evaluation, where it must match the two ops to within 1e-4
+// relative (the ops in package ops match them exactly, except Winograd
+// F(4×4,3×3) convolutions, about 2e-5).
 type Fuser interface {
 	Fuse(next Op) (fused Op, ok bool)
 }
 
-// fusedPlan is the evaluation order with fusable chains merged into one
+// TrainFuser is implemented by ops that can run in training together with
+// the op consuming their output (a BatchNorm with the ReLU after it), so
+// that the value between them is never stored. FuseTraining returns an op
+// computing next applied to this op's only output, with inputs as for
+// Fuser (next's other inputs must have that output's shape); ok is false
+// when the pair cannot be fused. The fused op may itself be a TrainFuser
+// (chains). It must have the forward values, side effects (running
+// statistics) and input gradients of the pair, in training and in
+// evaluation, to within 1e-5 relative.
+type TrainFuser interface {
+	FuseTraining(next Op) (fused Op, ok bool)
+}
+
+// fusedPlan is an execution order with fusable chains merged into one
 // node each.
 type fusedPlan struct {
 	order []*Node
 	ctx   map[*Node]*Context
 	uses  map[*Value]int
+	// bwdKeep (training plans) is the Executor.bwdKeep of this order.
+	bwdKeep map[*Value]bool
 }
 
-// buildFused merges every chain n → m where n's op is a Fuser, n's only
-// output feeds only m (as m's first input, and is not a graph output) and
-// m's other inputs are parameters, graph inputs or values of the same
-// shape computed before n (so the merged node can run at n's place).
-func (e *Executor) buildFused() *fusedPlan {
+// inferenceFuse fuses through Fuser.
+func inferenceFuse(op, next Op) (Op, bool) {
+	if f, ok := op.(Fuser); ok {
+		return f.Fuse(next)
+	}
+	return nil, false
+}
+
+// trainingFuse fuses through TrainFuser.
+func trainingFuse(op, next Op) (Op, bool) {
+	if f, ok := op.(TrainFuser); ok {
+		return f.FuseTraining(next)
+	}
+	return nil, false
+}
+
+// buildFused merges every chain n → m where fuse accepts n's op and m's,
+// n's only output feeds only m (as m's first input, and is not a graph
+// output) and m's other inputs are parameters, graph inputs or values of
+// the same shape computed before n (so the merged node can run at n's
+// place); with same (training), all of m's other inputs must have the
+// shape of n's output.
+func (e *Executor) buildFused(fuse func(op, next Op) (Op, bool), same bool) *fusedPlan {
 	consumers := map[*Value][]*Node{}
 	for _, n := range e.order {
 		for _, v := range n.Inputs {
@@ -125,8 +168,7 @@ func (e *Executor) buildFused() *fusedPlan {
 		}
 		cur := n
 		for {
-			f, ok := cur.Op.(Fuser)
-			if !ok || len(cur.Outputs) != 1 {
+			if len(cur.Outputs) != 1 {
 				break
 			}
 			v := cur.Outputs[0]
@@ -141,11 +183,12 @@ func (e *Executor) buildFused() *fusedPlan {
 				// with v's shape (a residual added element-wise).
 				movable = movable && (u == nil || u.Producer == nil ||
 					(pos[u.Producer] < pos[n] && u != v && tensor.SameShape(u.Shape, v.Shape)))
+				movable = movable && (!same || u != nil && tensor.SameShape(u.Shape, v.Shape))
 			}
 			if !movable {
 				break
 			}
-			op, ok := f.Fuse(m.Op)
+			op, ok := fuse(cur.Op, m.Op)
 			if !ok {
 				break
 			}
@@ -271,31 +314,39 @@ func (e *Executor) Refresh() error {
 	for _, v := range e.G.Outputs {
 		e.isOut[v] = true
 	}
-	e.bwdKeep, e.ghosts = map[*Value]bool{}, map[*Value]bool{}
+	e.bwdKeep, e.ghosts = e.keepSet(order), map[*Value]bool{}
+	e.pool = bufPool{}
+	e.store = map[*Value]*storage{}
+	e.recycled, e.lastIn, e.inShapes = false, nil, nil
+	e.fused, e.trainFused, e.ran = nil, nil, nil
+	return nil
+}
+
+// keepSet returns the values of order whose data a Backward may read (or
+// that are graph outputs).
+func (e *Executor) keepSet(order []*Node) map[*Value]bool {
+	keep := map[*Value]bool{}
 	for _, n := range order {
 		r, partial := n.Op.(GradReader)
 		for j, v := range n.Outputs {
 			if v != nil && (!partial || r.BackwardReadsOutput(j) || e.isOut[v]) {
-				e.bwdKeep[v] = true
+				keep[v] = true
 			}
 		}
 		for i, v := range n.Inputs {
 			if v != nil && (!partial || r.BackwardReadsInput(i)) {
-				e.bwdKeep[v] = true
+				keep[v] = true
 			}
 		}
 	}
-	e.pool = bufPool{}
-	e.store = map[*Value]*storage{}
-	e.recycled, e.lastIn, e.inShapes = false, nil, nil
-	e.fused = nil
-	return nil
+	return keep
 }
 
 // Order returns the execution order.
 func (e *Executor) Order() []*Node { return e.order }
 
-// Context returns a node's execution context.
+// Context returns a node's execution context (not used by training steps
+// for nodes inside a fused chain).
 func (e *Executor) Context(n *Node) *Context { return e.ctx[n] }
 
 // Get returns the tensor computed for v by the last Forward, or nil. Unless
@@ -348,12 +399,23 @@ func (e *Executor) forward(inputs []*tensor.Tensor, hook, keep bool) ([]*tensor.
 	recycle := !e.Training && !e.KeepValues && !keep
 	early := e.Training && !e.KeepValues // release what Backward will not read
 	order, ctxs, uses := e.order, e.ctx, e.uses
+	e.ran, e.keep = nil, e.bwdKeep
 	if recycle && (!hook || e.OnForward == nil) {
 		// Inference: run fused chains (the hook would miss their nodes).
 		if e.fused == nil {
-			e.fused = e.buildFused()
+			e.fused = e.buildFused(inferenceFuse, false)
 		}
 		order, ctxs, uses = e.fused.order, e.fused.ctx, e.fused.uses
+	}
+	if early && hook && e.OnForward == nil {
+		// Training: run fused chains, forward and backward.
+		if e.trainFused == nil {
+			e.trainFused = e.buildFused(trainingFuse, true)
+			e.trainFused.bwdKeep = e.keepSet(e.trainFused.order)
+		}
+		p := e.trainFused
+		order, ctxs, uses = p.order, p.ctx, p.uses
+		e.ran, e.keep = p, p.bwdKeep
 	}
 	if recycle || early {
 		clear(e.left)
@@ -542,7 +604,7 @@ func (e *Executor) releaseUnread(v *Value, all bool) {
 		e.release(v)
 		return
 	}
-	if e.bwdKeep[v] {
+	if e.keep[v] {
 		return
 	}
 	t := e.vals[v]
@@ -697,10 +759,14 @@ func (e *Executor) backward(dout []*tensor.Tensor, extra map[*Value]bool) error 
 			return err
 		}
 	}
+	order, ctxs := e.order, e.ctx
+	if e.ran != nil {
+		order, ctxs = e.ran.order, e.ran.ctx
+	}
 	var in, out, dOut []*tensor.Tensor
-	for k := len(e.order) - 1; k >= 0; k-- {
-		n := e.order[k]
-		if err := e.backwardNode(n, need, &in, &out, &dOut); err != nil {
+	for k := len(order) - 1; k >= 0; k-- {
+		n := order[k]
+		if err := e.backwardNode(n, ctxs[n], need, &in, &out, &dOut); err != nil {
 			return fmt.Errorf("backward of node %s (%s): %w", n.Name, n.Op.Type(), err)
 		}
 		if e.KeepValues {
@@ -725,9 +791,9 @@ func shapeOf(t *tensor.Tensor) []int {
 	return t.Shape
 }
 
-// backwardNode runs one node's Backward and accumulates the input
-// gradients; in, out and dOut are reusable slices.
-func (e *Executor) backwardNode(n *Node, need map[*Value]bool, in, out, dOut *[]*tensor.Tensor) error {
+// backwardNode runs one node's Backward (in its context c) and accumulates
+// the input gradients; in, out and dOut are reusable slices.
+func (e *Executor) backwardNode(n *Node, c *Context, need map[*Value]bool, in, out, dOut *[]*tensor.Tensor) error {
 	*dOut = (*dOut)[:0]
 	anyOut := false
 	for _, o := range n.Outputs {
@@ -741,7 +807,6 @@ func (e *Executor) backwardNode(n *Node, need map[*Value]bool, in, out, dOut *[]
 	if !anyOut {
 		return nil
 	}
-	c := e.ctx[n]
 	if cap(c.NeedGrad) < len(n.Inputs) {
 		c.NeedGrad = make([]bool, len(n.Inputs))
 	}

@@ -1,5 +1,10 @@
 package kernels
 
+import (
+	"fmt"
+	"math"
+)
+
 // Depthwise convolution of one image: channel c of x is convolved with its
 // own KH×KW filter w[c] into channel c of y. g.C is the channel count; the
 // stride, pad and dilation fields of g apply as for Im2col. Work is spread
@@ -30,6 +35,197 @@ func DepthwiseConv(g *ConvGeom, x, w, y []float32, padValue float32) {
 	overPaddedX(g, x, padValue, func(im *impl, c int, buf []float32, offs []int, rowStep int) {
 		im.dwRows(y[c*ohw:(c+1)*ohw], buf, offs, w[c*khw:(c+1)*khw], g.OW, g.OH, rowStep, g.OW)
 	})
+}
+
+// DWEpilogue is the per-channel epilogue a depthwise kernel applies to
+// each output before storing it: v = acc + Bias[c], then
+// min(max(A[c]·v + B[c], Lo), Hi) — the rounding of a bias add followed by
+// AffineClamp. Nil Bias means none, nil A and B mean A = 1, B = 0; Lo
+// and Hi are ±Inf for no clamp.
+type DWEpilogue struct {
+	A, B, Bias []float32
+	Lo, Hi     float32
+}
+
+// DepthwiseSame computes a stride-1 depthwise convolution whose output
+// has the input's size (OH = H, OW = W: "same" padding, any kernel size,
+// pads and dilation), with the padding read as zero, followed by ep (nil
+// for none), on the calling goroutine. Channel c holds planes images, H×W
+// each, one after another: input plane j at x[c·xcs + j·H·W], output
+// plane j at y[c·ycs + j·H·W]. Taps that fall outside the image are
+// skipped instead of read from a padded copy: each run of 16 outputs
+// reads every tap's 16 inputs at a fixed offset of the flattened plane,
+// with a lane mask that drops those outside it.
+func DepthwiseSame(g *ConvGeom, planes int, x []float32, xcs int, w, y []float32, ycs int, ep *DWEpilogue) {
+	if g.empty() || planes <= 0 {
+		return
+	}
+	if g.SH != 1 || g.SW != 1 || g.OH != g.H || g.OW != g.W {
+		panic(fmt.Sprintf("kernels: DepthwiseSame: stride %dx%d, output %dx%d for input %dx%d: want stride 1 and the input's size", g.SH, g.SW, g.OH, g.OW, g.H, g.W))
+	}
+	dwStrided(g, 1, planes, x, xcs, g.H*g.W, w, y, ycs, ep)
+}
+
+// coeffs returns channel c's epilogue coefficients.
+func (e *DWEpilogue) coeffs(c int) (a, b, bias float32) {
+	a = 1
+	if e.A != nil {
+		a, b = e.A[c], e.B[c]
+	}
+	if e.Bias != nil {
+		bias = e.Bias[c]
+	}
+	return a, b, bias
+}
+
+// dwSameTable sets sc.sameOffs to the tap offsets and sc.masks to the
+// lane masks of the runs of 16 outputs of DepthwiseSame (stride 1) or
+// DepthwiseStride2 (stride 2): output p of a plane reads tap t at input
+// p + offs[t] (in the flattened plane, or in the stride-2 parity plane);
+// masks[t·period + m] for tap t < taps and run m < period, the row t =
+// taps holding the store masks. Runs go over planes·chunks consecutive
+// runs when sweep (stride 1, plane size a multiple of 16: period a
+// multiple of 4, mask row m for run m mod period), else plane by plane
+// (period = chunks). It returns the runs per plane and the period.
+func (sc *dwScratch) dwSameTable(g *ConvGeom, stride int) (chunks, period int, sweep bool) {
+	ohw, taps := g.OH*g.OW, g.KH*g.KW
+	chunks = (ohw + 15) / 16
+	period = chunks
+	sweep = stride == 1 && ohw%16 == 0
+	if sweep {
+		for period%4 != 0 {
+			period += chunks
+		}
+	}
+	key := [11]int{g.H, g.W, g.KH, g.KW, g.PadT, g.PadL, g.DH, g.DW, period, stride, g.OW}
+	if sc.sameKey == key && len(sc.masks) == (taps+1)*period {
+		return chunks, period, sweep
+	}
+	sc.sameKey = key
+	sc.sameOffs = sc.sameOffs[:0]
+	ti := g.OH * g.OW
+	for ky := 0; ky < g.KH; ky++ {
+		for kx := 0; kx < g.KW; kx++ {
+			if stride == 1 {
+				sc.sameOffs = append(sc.sameOffs, (ky*g.DH-g.PadT)*g.W+kx*g.DW-g.PadL)
+				continue
+			}
+			// Input row 2·oy + ry is row oy + (ry>>1) of the sub-planes
+			// of row parity ry&1 (likewise columns).
+			ry, rx := ky-g.PadT, kx-g.PadL
+			sc.sameOffs = append(sc.sameOffs, (2*(ry&1)+(rx&1))*ti+(ry>>1)*g.OW+(rx>>1))
+		}
+	}
+	if cap(sc.masks) < (taps+1)*period {
+		sc.masks = make([]uint16, (taps+1)*period)
+	}
+	sc.masks = sc.masks[:(taps+1)*period]
+	clear(sc.masks)
+	for m := 0; m < period; m++ {
+		q := m % chunks
+		for i := 0; i < 16; i++ {
+			p := q*16 + i
+			if p >= ohw {
+				break
+			}
+			oy, ox := p/g.OW, p%g.OW
+			sc.masks[taps*period+m] |= 1 << i
+			for ky := 0; ky < g.KH; ky++ {
+				iy := oy*stride - g.PadT + ky*g.DH
+				for kx := 0; kx < g.KW; kx++ {
+					ix := ox*stride - g.PadL + kx*g.DW
+					if iy >= 0 && iy < g.H && ix >= 0 && ix < g.W {
+						sc.masks[(ky*g.KW+kx)*period+m] |= 1 << i
+					}
+				}
+			}
+		}
+	}
+	return chunks, period, sweep
+}
+
+// DepthwiseStride2 is DepthwiseSame for stride 2 (output ⌈H/2⌉×⌈W/2⌉,
+// no dilation) on input planes in the parity layout of WinogradSplit
+// with tile size 2: input plane j of channel c at x[c·xcs +
+// j·WinogradPlane(H, W, 2)], output plane j at y[c·ycs + j·OH·OW]. Every
+// tap then reads, for a run of 16 outputs, 16 consecutive inputs of one
+// sub-plane.
+func DepthwiseStride2(g *ConvGeom, planes int, x []float32, xcs int, w, y []float32, ycs int, ep *DWEpilogue) {
+	if g.empty() || planes <= 0 {
+		return
+	}
+	if g.SH != 2 || g.SW != 2 || g.DH != 1 || g.DW != 1 || g.OH != (g.H+1)/2 || g.OW != (g.W+1)/2 {
+		panic(fmt.Sprintf("kernels: DepthwiseStride2: stride %dx%d, dilation %dx%d, output %dx%d for input %dx%d: want stride 2, no dilation and output ⌈H/2⌉×⌈W/2⌉",
+			g.SH, g.SW, g.DH, g.DW, g.OH, g.OW, g.H, g.W))
+	}
+	dwStrided(g, 2, planes, x, xcs, WinogradPlane(g.H, g.W, 2), w, y, ycs, ep)
+}
+
+// dwStrided runs DepthwiseSame (stride 1, input planes xps apart) or
+// DepthwiseStride2 (stride 2).
+func dwStrided(g *ConvGeom, stride, planes int, x []float32, xcs, xps int, w, y []float32, ycs int, ep *DWEpilogue) {
+	ohw, taps := g.OH*g.OW, g.KH*g.KW
+	_ = x[(g.C-1)*xcs+planes*xps-1]
+	_ = y[(g.C-1)*ycs+planes*ohw-1]
+	_ = w[g.C*taps-1]
+	e := DWEpilogue{Lo: float32(math.Inf(-1)), Hi: float32(math.Inf(1))}
+	if ep != nil {
+		e = *ep
+		if e.A != nil || e.B != nil {
+			_, _ = e.A[g.C-1], e.B[g.C-1]
+		}
+		if e.Bias != nil {
+			_ = e.Bias[g.C-1]
+		}
+	}
+	im := current.Load()
+	sc := dwScratches.Get()
+	defer dwScratches.Put(sc)
+	chunks, period, sweep := sc.dwSameTable(g, stride)
+	if dwSameArch(im, sc, g, chunks, period, sweep, planes, x, xcs, xps, w, y, ycs, &e) {
+		return
+	}
+	for c := 0; c < g.C; c++ {
+		a, b, bias := e.coeffs(c)
+		wc := w[c*taps : (c+1)*taps]
+		for j := 0; j < planes; j++ {
+			xp := x[c*xcs+j*xps : c*xcs+(j+1)*xps]
+			yp := y[c*ycs+j*ohw : c*ycs+(j+1)*ohw]
+			for p := range yp {
+				q, l := p/16, uint(p%16)
+				var acc float32
+				for t, o := range sc.sameOffs {
+					if sc.masks[t*period+q]&(1<<l) != 0 {
+						acc += wc[t] * xp[p+o]
+					}
+				}
+				v := acc + bias
+				yp[p] = min(max(a*v+b, e.Lo), e.Hi)
+			}
+		}
+	}
+}
+
+// DepthwiseConvChannels is DepthwiseConv on the calling goroutine for
+// channel planes ycs and xcs apart: channel c of x (H×W) at x[c·xcs],
+// channel c of y (OH×OW) at y[c·ycs].
+func DepthwiseConvChannels(g *ConvGeom, x []float32, xcs int, w, y []float32, ycs int, padValue float32) {
+	if g.empty() {
+		return
+	}
+	hw, khw, ohw := g.H*g.W, g.KH*g.KW, g.OH*g.OW
+	_ = x[(g.C-1)*xcs+hw-1]
+	_ = w[g.C*khw-1]
+	_ = y[(g.C-1)*ycs+ohw-1]
+	im := current.Load()
+	sc := dwScratches.Get()
+	defer dwScratches.Put(sc)
+	lay := sc.layoutX(g)
+	lay.fillPad(sc.buf, g, padValue)
+	for c := 0; c < g.C; c++ {
+		lay.fill(im, sc.buf, x[c*xcs:c*xcs+hw], g)
+		im.dwRows(y[c*ycs:c*ycs+ohw], sc.buf, sc.offs, w[c*khw:(c+1)*khw], g.OW, g.OH, lay.rowStep, g.OW)
+	}
 }
 
 // DepthwiseConvGradInput overwrites dx [C,H,W] with the gradient of the
@@ -134,6 +330,10 @@ type dwScratch struct {
 	buf  []float32
 	offs []int
 	span []int
+	// DepthwiseSame's mask table and the geometry it was built for.
+	masks    []uint16
+	sameOffs []int
+	sameKey  [11]int
 }
 
 var dwScratches FreeList[dwScratch]

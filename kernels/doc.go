@@ -21,7 +21,15 @@
 // a row-offset AVX-512 micro-kernel; SgemmRowsT multiplies by such rows
 // transposed (the weight gradient). Pointwise helpers (Moments,
 // DotShifted, Affine, AffineClamp, AffineCombine, MaskInside) vectorize
-// BatchNorm and the clamping activations.
+// BatchNorm and the clamping activations. For inference: WinogradConv
+// (F(2×2,3×3) and F(4×4,3×3)) on parity-split planes (WinogradSplit/Merge,
+// SplitParity, Subsample2), and DepthwiseSame/DepthwiseStride2, masked
+// depthwise kernels that read unpadded planes and apply a fused epilogue.
+// For training: BatchNorm row kernels (BNMomentsEach, BNApplyEach,
+// BNSumsEach, BNMaskSumsEach, BNGradEach) that fuse the normalization with
+// a residual add and a clamp and recompute the clamp's mask in backward,
+// DepthwiseSameGradWeight/GradInput, and PanelT/WindowOuter, the weight
+// gradient of a convolution as outer products read in place.
 //
 // Parallel work is cut into chunks that the caller and the pool's
 // persistent workers claim from an atomic counter, so a late or

@@ -90,17 +90,8 @@ func TestBatchNormShapesAndGradients(t *testing.T) {
 func TestBatchNormTrainingOutputStats(t *testing.T) {
 	in := bnTestInputs(9, 4, 3, 6, 5)
 	y := cgForward(t, BatchNorm{Momentum: 0.9}, true, in...)
-	n, c, sp := 4, 3, 30
-	for k := 0; k < c; k++ {
-		var s, s2 float64
-		for i := 0; i < n; i++ {
-			for _, v := range y.Data[(i*c+k)*sp : (i*c+k+1)*sp] {
-				s += float64(v)
-				s2 += float64(v) * float64(v)
-			}
-		}
-		mean := s / float64(n*sp)
-		std := math.Sqrt(s2/float64(n*sp) - mean*mean)
+	for k := 0; k < 3; k++ {
+		mean, std := channelStats(y, k)
 		if math.Abs(mean-float64(in[2].Data[k])) > 1e-4 || math.Abs(std-float64(in[1].Data[k])) > 1e-3 {
 			t.Errorf("channel %d: mean %g std %g, want %g and %g", k, mean, std, in[2].Data[k], in[1].Data[k])
 		}

@@ -322,20 +322,26 @@ func (p *convPlan) shiftCols(cnt int) int { return (cnt-1)*p.hp*p.wp + p.g.OH*p.
 // padded copies images [i0, i0+cnt) of x into s.col as the implicit GEMM's
 // padded input.
 func (p *convPlan) padded(s *convScratch, x []float32, i0, cnt int) []float32 {
+	return p.paddedGroup(&s.col, x, i0, cnt, p.snb)
+}
+
+// paddedGroup copies images [i0, i0+cnt) of x into buf as padded hp×wp
+// planes, channel c of image j at (c·nb + j)·hp·wp (cnt ≤ nb).
+func (p *convPlan) paddedGroup(buf *[]float32, x []float32, i0, cnt, nb int) []float32 {
 	g := &p.g
 	plane := p.hp * p.wp
 	tail := (g.KW - 1) * g.DW
-	size := p.c * p.snb * plane
-	xp := grow(&s.col, size+tail)
+	size := p.c * nb * plane
+	xp := grow(buf, size+tail)
 	for j := 0; j < cnt; j++ {
-		padImage(xp[j*plane:], x[(i0+j)*p.inSize:(i0+j+1)*p.inSize], p.c, g.H, g.W, g.PadT, g.PadL, p.hp, p.wp, p.snb*plane, p.pad)
+		padImage(xp[j*plane:], x[(i0+j)*p.inSize:(i0+j+1)*p.inSize], p.c, g.H, g.W, g.PadT, g.PadL, p.hp, p.wp, nb*plane, p.pad)
 	}
 	// The last image's discarded columns read up to tail elements past
 	// its planes: keep them finite (a NaN there would reach the weight
 	// gradient through 0·NaN).
-	if cnt < p.snb {
+	if cnt < nb {
 		for c := 0; c < p.c; c++ {
-			fillValue(xp[c*p.snb*plane+cnt*plane:][:tail], p.pad)
+			fillValue(xp[c*nb*plane+cnt*plane:][:tail], p.pad)
 		}
 	}
 	fillValue(xp[size:], p.pad)
@@ -628,6 +634,10 @@ func (p *convPlan) gradOutput(s *convScratch, dy []float32, i0, cnt int) []float
 // with the columns read in place from the padded input in the implicit
 // GEMM layout (dY spread onto its wp-wide rows, zero in the extra columns).
 func (p *convPlan) gradWeight(x, dy, dw []float32) {
+	if !p.wide && (!p.shift || p.g.KH*p.g.KW <= 9) && kernels.HasWindowOuter(9, windowPanel(p.mg)) {
+		p.gradWeightOuter(x, dy, dw)
+		return
+	}
 	groups := p.imageGroups()
 	if p.shift {
 		groups = p.shiftGroups()
@@ -671,19 +681,10 @@ func (p *convPlan) gradWeight(x, dy, dw []float32) {
 // the implicit GEMM: dY spread onto the padded grids (zero elsewhere)
 // times the shifted windows of the padded input.
 func (p *convPlan) gradWeightShift(s *convScratch, x, dy []float32, gi int, acc []float32) {
-	g := &p.g
-	plane := p.hp * p.wp
 	i0, cnt := p.shiftImages(gi)
 	cols := p.shiftCols(cnt)
 	xp := p.padded(s, x, i0, cnt)
-	dyp := grow(&s.dy, p.m*cols)
-	clear(dyp)
-	for j := 0; j < cnt; j++ {
-		src := dy[(i0+j)*p.outSize : (i0+j+1)*p.outSize]
-		for m := 0; m < p.m; m++ {
-			kernels.CopyRows(dyp[m*cols+j*plane:], src[m*p.ohw:(m+1)*p.ohw], g.OW, g.OH, p.wp, g.OW)
-		}
-	}
+	dyp := p.spreadGrad(&s.dy, dy, i0, cnt, cols)
 	for gr := 0; gr < p.groups; gr++ {
 		kernels.SgemmRowsT(p.mg, p.kg, cols, 1, dyp[gr*p.mg*cols:], cols, xp, p.offs32[gr*p.kg:(gr+1)*p.kg], 1, acc[gr*p.mg*p.kg:], p.kg)
 	}
@@ -792,20 +793,29 @@ func (op Conv) Forward(c *graph.Context, in []*tensor.Tensor) ([]*tensor.Tensor,
 
 // forward runs the checked convolution with an epilogue (nil for none).
 func (op Conv) forward(c *graph.Context, d *convDims, in []*tensor.Tensor, epi *convEpilogue) []*tensor.Tensor {
-	x, w := in[0].Data, in[1].Data
+	y := c.Buffer(convSlotY, d.N, d.M, d.geom.OH, d.geom.OW)
+	var st *convState
+	if !d.depthwise {
+		st = convStateOf(c, d.G)
+	}
+	op.forwardData(st, d, in[0].Data, in[1].Data, y.Data, epi)
+	return []*tensor.Tensor{y}
+}
+
+// forwardData sets y = epi(conv(x, w)) for the checked geometry d, packing
+// the weights into st (unused by depthwise convolutions).
+func (op Conv) forwardData(st *convState, d *convDims, x, w, y []float32, epi *convEpilogue) {
 	g := d.geom
 	ohw := g.OH * g.OW
-	y := c.Buffer(convSlotY, d.N, d.M, g.OH, g.OW)
 	if !d.depthwise {
-		st := convStateOf(c, d.G)
 		p := op.plan(d)
 		packGroups(p, st.fwd, false, d.Mg, p.kg, w)
-		p.forward(st.fwd, w, x, y.Data, epi)
-		return []*tensor.Tensor{y}
+		p.forward(st.fwd, w, x, y, epi)
+		return
 	}
 	forEachWorker(convWorkers(d.N), d.N, func(_, lo, hi int) {
 		for n := lo; n < hi; n++ {
-			yn := y.Data[n*d.M*ohw : (n+1)*d.M*ohw]
+			yn := y[n*d.M*ohw : (n+1)*d.M*ohw]
 			kernels.DepthwiseConv(&g, x[n*d.C*d.H*d.W:(n+1)*d.C*d.H*d.W], w, yn, op.PadValue)
 			for m := 0; m < d.M; m++ {
 				epi.apply(m, yn[m*ohw:(m+1)*ohw])
@@ -813,7 +823,6 @@ func (op Conv) forward(c *graph.Context, d *convDims, in []*tensor.Tensor, epi *
 			epi.finish(yn, n, ohw)
 		}
 	})
-	return []*tensor.Tensor{y}
 }
 
 // Backward computes the gradients with respect to X (skipped when
@@ -883,6 +892,10 @@ func (op Conv) Backward(c *graph.Context, in, out, dout []*tensor.Tensor) ([]*te
 // convolution with the direct kernels, images split over the workers.
 func (op Conv) depthwiseBackward(c *graph.Context, d *convDims, in []*tensor.Tensor, dy []float32, needX, needW bool, grads []*tensor.Tensor) {
 	g := d.geom
+	if g.SH == 1 && g.SW == 1 && g.OH == g.H && g.OW == g.W && op.PadValue == 0 {
+		depthwiseSameBackward(c, d, in, dy, needX, needW, grads)
+		return
+	}
 	ohw := g.OH * g.OW
 	x, w := in[0].Data, in[1].Data
 	imgSize := d.C * d.H * d.W
@@ -926,6 +939,35 @@ func (op Conv) depthwiseBackward(c *graph.Context, d *convDims, in []*tensor.Ten
 			kernels.Add(dw.Data, dw.Data, dwAux[k*wsize:(k+1)*wsize])
 		}
 		grads[1] = dw
+	}
+}
+
+// depthwiseSameBackward is depthwiseBackward for same-size stride-1
+// layers with zero padding: the weight gradient with channels spread over
+// the workers (each sums its channels over all images, so there are no
+// partial sums to add), the input gradient with images spread over them.
+func depthwiseSameBackward(c *graph.Context, d *convDims, in []*tensor.Tensor, dy []float32, needX, needW bool, grads []*tensor.Tensor) {
+	g := d.geom
+	hw, taps := g.H*g.W, g.KH*g.KW
+	ps := d.C * hw
+	x, w := in[0].Data, in[1].Data
+	workers := runtime.GOMAXPROCS(0)
+	if needW {
+		dw := c.Buffer(convSlotDW, in[1].Shape...)
+		clear(dw.Data)
+		kernels.ParallelChunks(d.C, max(1, d.C/(4*workers)), func(lo, hi int) {
+			gl := g
+			gl.C = hi - lo
+			kernels.DepthwiseSameGradWeight(&gl, d.N, x[lo*hw:], dy[lo*hw:], ps, dw.Data[lo*taps:])
+		})
+		grads[1] = dw
+	}
+	if needX {
+		dx := c.Buffer(convSlotDX, in[0].Shape...)
+		kernels.ParallelChunks(d.N, max(1, d.N/(4*workers)), func(lo, hi int) {
+			kernels.DepthwiseSameGradInput(&g, hi-lo, dy[lo*ps:], ps, w, dx.Data[lo*ps:])
+		})
+		grads[0] = dx
 	}
 }
 

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"runtime"
 
 	"lowbit/graph"
 	"lowbit/tensor"
@@ -43,8 +44,11 @@ func (op Conv) Fuse(next graph.Op) (graph.Op, bool) {
 // yet), Add of a residual (the convolution's output being the first
 // operand; not after another Add) or Relu or Clip (if none yet). The
 // executor passes an Add's second operand only when it has the output's
-// shape.
+// shape. A following Conv starts a convChain.
 func (f convFused) Fuse(next graph.Op) (graph.Op, bool) {
+	if o, ok := next.(Conv); ok {
+		return convChain{stages: []convFused{f}}.Fuse(o)
+	}
 	if f.clamp {
 		return nil, false
 	}
@@ -112,9 +116,16 @@ func (f convFused) InferShapes(in [][]int) ([][]int, error) {
 	return out, nil
 }
 
-// Forward runs the convolution with the fused epilogue.
+// Forward runs the convolution with the fused epilogue: batches of at
+// least one image per goroutine go group by group like a chain
+// (convChain), smaller ones layer-wide.
 func (f convFused) Forward(c *graph.Context, in []*tensor.Tensor) ([]*tensor.Tensor, error) {
-	nc, res, err := f.split(len(in))
+	if len(in) > 0 && in[0] != nil && len(in[0].Shape) == 4 && in[0].Shape[0] >= runtime.GOMAXPROCS(0) {
+		// Batches with work for every goroutine: image groups, as a
+		// one-stage chain.
+		return convChain{stages: []convFused{f}}.Forward(c, in)
+	}
+	nc, _, err := f.split(len(in))
 	if err != nil {
 		return nil, err
 	}
@@ -122,12 +133,34 @@ func (f convFused) Forward(c *graph.Context, in []*tensor.Tensor) ([]*tensor.Ten
 	if err != nil {
 		return nil, err
 	}
+	epi, err := f.epilogue(c, fusedSlotA, fusedSlotB, &d, b, in[nc:])
+	if err != nil {
+		return nil, err
+	}
+	return f.conv.forward(c, &d, in[:nc], epi), nil
+}
+
+// epilogue checks the fused ops' inputs and returns the epilogue of the
+// convolution d with bias b (nil without): rest holds the BatchNorm's
+// parameters (scale, B, mean, var) when bn is set, then the residual when
+// add is set. The BatchNorm's coefficients go to c's buffers slotA, slotB.
+func (f convFused) epilogue(c *graph.Context, slotA, slotB int, d *convDims, b *tensor.Tensor, rest []*tensor.Tensor) (*convEpilogue, error) {
 	epi := &convEpilogue{clamp: f.clamp, lo: f.lo, hi: f.hi}
 	if b != nil {
 		epi.bias = b.Data
 	}
-	if res >= 0 {
-		r := in[res]
+	want := 0
+	if f.bn != nil {
+		want = 4
+	}
+	if f.add {
+		want++
+	}
+	if len(rest) != want {
+		return nil, fmt.Errorf("%s: %d inputs after the convolution's, want %d", f.names, len(rest), want)
+	}
+	if f.add {
+		r := rest[len(rest)-1]
 		if r == nil || !tensor.SameShape(r.Shape, []int{d.N, d.M, d.geom.OH, d.geom.OW}) {
 			return nil, fmt.Errorf("%s: residual missing or not of the output's shape [%d %d %d %d]", f.names, d.N, d.M, d.geom.OH, d.geom.OW)
 		}
@@ -135,7 +168,7 @@ func (f convFused) Forward(c *graph.Context, in []*tensor.Tensor) ([]*tensor.Ten
 	}
 	if f.bn != nil {
 		shapes := [][]int{{d.N, d.M, d.geom.OH, d.geom.OW}}
-		for _, t := range in[nc : nc+4] {
+		for _, t := range rest[:4] {
 			if t == nil {
 				return nil, fmt.Errorf("%s: BatchNorm parameter missing", f.names)
 			}
@@ -144,10 +177,10 @@ func (f convFused) Forward(c *graph.Context, in []*tensor.Tensor) ([]*tensor.Ten
 		if err := f.bn.checkShapes(shapes); err != nil {
 			return nil, err
 		}
-		epi.a, epi.b = c.Buffer(fusedSlotA, d.M).Data, c.Buffer(fusedSlotB, d.M).Data
-		f.bn.evalAffine(in[nc:nc+4], epi.a, epi.b)
+		epi.a, epi.b = c.Buffer(slotA, d.M).Data, c.Buffer(slotB, d.M).Data
+		f.bn.evalAffine(rest[:4], epi.a, epi.b)
 	}
-	return f.conv.forward(c, &d, in[:nc], epi), nil
+	return epi, nil
 }
 
 // Backward is not available: the executor fuses only for inference.

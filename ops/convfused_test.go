@@ -7,25 +7,32 @@ import (
 
 	"lowbit/graph"
 	"lowbit/models"
+	"lowbit/ops"
 	"lowbit/tensor"
 )
 
 // TestFusedInferenceMatchesOps runs zoo models in evaluation twice: with
-// the executor's fused Conv+BatchNorm+activation chains and op by op
-// (KeepValues disables fusion). The fused epilogue uses the same float32
-// operations, so the outputs agree to rounding noise at most.
+// the executor's fused chains and op by op (KeepValues disables fusion).
+// The fused epilogues use the same float32 operations, so the logits
+// agree to rounding noise, except where Winograd transforms round
+// differently: ResNet-20 at 28×28 runs its 3×3 layers as F(4×4, 3×3)
+// (28×28, 14×14) and F(2×2, 3×3) (7×7), and its logits stay within 1e-4
+// of the direct ones, relative to the largest logit.
 func TestFusedInferenceMatchesOps(t *testing.T) {
 	for _, tc := range []struct {
 		model string
 		chw   []int
 		batch int
+		width float64
+		tol   float64 // of the largest difference, relative to the largest logit
 	}{
-		{"resnet20", []int{1, 14, 14}, 5},
-		{"mobilenetv2", []int{3, 16, 16}, 3},
-		{"mobilenetv3-small", []int{3, 16, 16}, 2},
+		{"resnet20", []int{1, 14, 14}, 5, 0.5, 1e-6},
+		{"resnet20", []int{1, 28, 28}, 4, 1, 1e-4},
+		{"mobilenetv2", []int{3, 16, 16}, 3, 0.5, 1e-6},
+		{"mobilenetv3-small", []int{3, 16, 16}, 2, 0.5, 1e-6},
 	} {
 		t.Run(tc.model, func(t *testing.T) {
-			g, err := models.Build(tc.model, models.Config{InC: tc.chw[0], H: tc.chw[1], W: tc.chw[2], Classes: 10, Width: 0.5, Seed: 3})
+			g, err := models.Build(tc.model, models.Config{InC: tc.chw[0], H: tc.chw[1], W: tc.chw[2], Classes: 10, Width: tc.width, Seed: 3})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -40,24 +47,14 @@ func TestFusedInferenceMatchesOps(t *testing.T) {
 			}
 			x := tensor.New(append([]int{tc.batch}, tc.chw...)...)
 			x.RandUniform(rng, 0, 1)
-			e, err := graph.NewExecutor(g)
-			if err != nil {
-				t.Fatal(err)
+			got, plain := ops.FusedAndPlain(t, g, x)
+			var maxAbs, maxDiff float64
+			for i, want := range plain {
+				maxAbs = math.Max(maxAbs, math.Abs(float64(want)))
+				maxDiff = math.Max(maxDiff, math.Abs(float64(got[i]-want)))
 			}
-			fused, err := e.Forward(x)
-			if err != nil {
-				t.Fatal(err)
-			}
-			got := append([]float32(nil), fused[0].Data...)
-			e.KeepValues = true
-			plain, err := e.Forward(x)
-			if err != nil {
-				t.Fatal(err)
-			}
-			for i, want := range plain[0].Data {
-				if d := math.Abs(float64(got[i] - want)); d > 1e-6*(1+math.Abs(float64(want))) {
-					t.Fatalf("logit %d: fused %v, op by op %v", i, got[i], want)
-				}
+			if !(maxDiff <= tc.tol*math.Max(1, maxAbs)) {
+				t.Fatalf("logits differ by up to %g (largest logit %g, tolerance %g)", maxDiff, maxAbs, tc.tol)
 			}
 		})
 	}

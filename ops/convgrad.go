@@ -1,0 +1,128 @@
+package ops
+
+import (
+	"runtime"
+
+	"lowbit/kernels"
+)
+
+// convWindowCols is the number of implicit-GEMM columns (padded grid
+// positions) that gradWeightWindows aims at per group of images: long
+// enough dot products to amortize their final sums, while the group's
+// padded input and spread gradient stay in the core's L2 cache.
+const convWindowCols = 4096
+
+// spreadGrad writes the output gradient of images [i0, i0+cnt) onto the
+// implicit GEMM's padded grids in buf (m rows of cols, image j at column
+// j·hp·wp), zero elsewhere, and returns it.
+func (p *convPlan) spreadGrad(buf *[]float32, dy []float32, i0, cnt, cols int) []float32 {
+	g := &p.g
+	plane := p.hp * p.wp
+	dyp := grow(buf, p.m*cols)
+	clear(dyp)
+	for j := 0; j < cnt; j++ {
+		src := dy[(i0+j)*p.outSize : (i0+j+1)*p.outSize]
+		for m := 0; m < p.m; m++ {
+			kernels.CopyRows(dyp[m*cols+j*plane:], src[m*p.ohw:(m+1)*p.ohw], g.OW, g.OH, p.wp, g.OW)
+		}
+	}
+	return dyp
+}
+
+// windowPanel returns the panel width for mg output channels per group.
+func windowPanel(mg int) int {
+	if mg <= 16 {
+		return 16
+	}
+	return 32
+}
+
+// gradWeightOuter is gradWeight by outer products (kernels.WindowOuter),
+// used where the kernel exists: per group of images the output gradient is
+// transposed into panels of output channels, and every block of up to 9
+// rows of the (implicit) column matrix adds its values, read in place and
+// broadcast one at a time, times the panels. For stride-1 layers the rows
+// are the taps' windows of one channel's padded input (groups of about
+// convWindowCols grid positions); otherwise they are rows of the column
+// matrix (the input itself for pointwise layers). Nothing of the input is
+// packed. The fixed split into partial sums hold the gradient transposed
+// (row r of the column matrix, then the output channels).
+func (p *convPlan) gradWeightOuter(x, dy, dw []float32) {
+	g := &p.g
+	plane := p.hp * p.wp
+	taps := g.KH * g.KW
+	nb, groups := p.nb, p.imageGroups()
+	var offs []int
+	if p.shift {
+		workers := runtime.GOMAXPROCS(0)
+		nb = max(1, min(convWindowCols/plane, (p.n+4*workers-1)/(4*workers)))
+		groups = (p.n + nb - 1) / nb
+		offs = make([]int, taps) // tap windows from a channel's first plane
+		for ky := 0; ky < g.KH; ky++ {
+			for kx := 0; kx < g.KW; kx++ {
+				offs[ky*g.KW+kx] = ky*g.DH*p.wp + kx*g.DW
+			}
+		}
+	}
+	parts := min(groups, convPartsMax)
+	width := windowPanel(p.mg)
+	panels := (p.mg + width - 1) / width
+	ldo := panels * width // transposed gradient: a row of ldo per matrix row
+	tsize := p.rows * ldo
+	pp := convPartials.Get()
+	partial := grow(pp, parts*tsize)
+	p.run(parts, func(s *convScratch, lo, hi int) {
+		var rowOffs [9]int
+		for part := lo; part < hi; part++ {
+			acc := partial[part*tsize : (part+1)*tsize]
+			clear(acc)
+			for gi := part * groups / parts; gi < (part+1)*groups/parts; gi++ {
+				i0 := gi * nb
+				cnt := min(nb, p.n-i0)
+				var xs, dyp []float32
+				var cols int
+				if p.shift {
+					cols = (cnt-1)*plane + g.OH*p.wp
+					xs = p.paddedGroup(&s.col, x, i0, cnt, nb)
+					dyp = p.spreadGrad(&s.dy, dy, i0, cnt, cols)
+				} else {
+					cols = cnt * p.ohw
+					dyp = p.gradOutput(s, dy, i0, cnt)
+					xs = p.columns(s, x, i0, cnt)
+				}
+				panel := grow(&s.out, cols*width)
+				for gr := 0; gr < p.groups; gr++ {
+					for q := 0; q < panels; q++ {
+						m0 := gr*p.mg + q*width
+						kernels.PanelT(panel, dyp[m0*cols:], cols, min(width, p.mg-q*width), cols, width)
+						if p.shift {
+							for c := gr * (p.c / p.groups); c < (gr+1)*(p.c/p.groups); c++ {
+								kernels.WindowOuter(xs[c*nb*plane:], offs, panel, width, cols, acc[c*taps*ldo+q*width:], ldo)
+							}
+							continue
+						}
+						for r := gr * p.kg; r < (gr+1)*p.kg; r += 9 {
+							ro := rowOffs[:min(9, (gr+1)*p.kg-r)]
+							for t := range ro {
+								ro[t] = t * cols
+							}
+							kernels.WindowOuter(xs[r*cols:], ro, panel, width, cols, acc[r*ldo+q*width:], ldo)
+						}
+					}
+				}
+			}
+		}
+	})
+	// dw[m][row within the group] = Σ_parts of the transposed sums.
+	for part := 1; part < parts; part++ {
+		kernels.Add(partial[:tsize], partial[:tsize], partial[part*tsize:(part+1)*tsize])
+	}
+	for r := 0; r < p.rows; r++ {
+		gr := r / p.kg
+		row := partial[r*ldo:]
+		for j := 0; j < p.mg; j++ {
+			dw[(gr*p.mg+j)*p.kg+r%p.kg] = row[j]
+		}
+	}
+	convPartials.Put(pp)
+}
