@@ -3,6 +3,7 @@ package graph
 import (
 	"fmt"
 	"runtime"
+	"sort"
 	"unsafe"
 
 	"lowbit/kernels"
@@ -162,6 +163,10 @@ func (e *Executor) buildFused(fuse func(op, next Op) (Op, bool), same bool) *fus
 	}
 	fp := &fusedPlan{ctx: map[*Node]*Context{}, uses: map[*Value]int{}}
 	absorbed := map[*Node]bool{}
+	// keys place every node of the plan: 2·(position of its last input's
+	// producer, or its own) + 1 for merged nodes, which run right after
+	// the last node they read.
+	var keys []int
 	for _, n := range e.order {
 		if absorbed[n] {
 			continue
@@ -179,10 +184,14 @@ func (e *Executor) buildFused(fuse func(op, next Op) (Op, bool), same bool) *fus
 			m := cs[0]
 			movable := true
 			for _, u := range m.Inputs[1:] {
-				// Parameters and graph inputs, or values computed before n
-				// with v's shape (a residual added element-wise).
+				// Parameters and graph inputs, or values with v's shape (a
+				// residual added element-wise) computed before n or, at
+				// inference, anywhere before m: the merged node then runs
+				// after the last of them (nothing between n and m reads the
+				// chain's intermediates, which have one consumer each).
+				before := pos[u.Producer] < pos[n] || !same && pos[u.Producer] < pos[m]
 				movable = movable && (u == nil || u.Producer == nil ||
-					(pos[u.Producer] < pos[n] && u != v && tensor.SameShape(u.Shape, v.Shape)))
+					(before && u != v && tensor.SameShape(u.Shape, v.Shape)))
 				movable = movable && (!same || u != nil && tensor.SameShape(u.Shape, v.Shape))
 			}
 			if !movable {
@@ -203,7 +212,14 @@ func (e *Executor) buildFused(fuse func(op, next Op) (Op, bool), same bool) *fus
 			c.Node = cur
 			c.alloc = e.alloc
 		}
+		at := pos[n]
+		for _, v := range cur.Inputs {
+			if v != nil && v.Producer != nil {
+				at = max(at, pos[v.Producer])
+			}
+		}
 		fp.order = append(fp.order, cur)
+		keys = append(keys, 2*at+b2i(cur != n))
 		fp.ctx[cur] = c
 		for _, v := range cur.Inputs {
 			if v != nil {
@@ -211,7 +227,24 @@ func (e *Executor) buildFused(fuse func(op, next Op) (Op, bool), same bool) *fus
 			}
 		}
 	}
+	idx := make([]int, len(fp.order))
+	for i := range idx {
+		idx[i] = i
+	}
+	sort.SliceStable(idx, func(a, b int) bool { return keys[idx[a]] < keys[idx[b]] })
+	order := make([]*Node, len(idx))
+	for i, j := range idx {
+		order[i] = fp.order[j]
+	}
+	fp.order = order
 	return fp
+}
+
+func b2i(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }
 
 // storage is one executor-owned buffer and the number of values (a value

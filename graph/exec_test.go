@@ -335,3 +335,77 @@ func TestInferenceFusion(t *testing.T) {
 		}
 	}
 }
+
+// A head op that fuses with a residual add whose second input is built
+// after the head in node order (the shortcut of a downsampling ResNet
+// block): at inference the merged node must run after that input.
+type resHead struct{}
+type resAdd struct{}
+type resFused struct{ calls *int }
+
+func (resHead) Type() string                             { return "TestHead" }
+func (resAdd) Type() string                              { return "TestAdd" }
+func (resFused) Type() string                            { return "TestHead+TestAdd" }
+func (resHead) InferShapes(in [][]int) ([][]int, error)  { return [][]int{in[0]}, nil }
+func (resAdd) InferShapes(in [][]int) ([][]int, error)   { return [][]int{in[0]}, nil }
+func (resFused) InferShapes(in [][]int) ([][]int, error) { return [][]int{in[0]}, nil }
+func (resHead) Forward(c *Context, in []*tensor.Tensor) ([]*tensor.Tensor, error) {
+	return pointwiseFwd(c, in[0], func(v float32) float32 { return v + 1 }), nil
+}
+func (resAdd) Forward(c *Context, in []*tensor.Tensor) ([]*tensor.Tensor, error) {
+	y := c.Buffer(0, in[0].Shape...)
+	for i := range y.Data {
+		y.Data[i] = in[0].Data[i] + in[1].Data[i]
+	}
+	return []*tensor.Tensor{y}, nil
+}
+func (f resFused) Forward(c *Context, in []*tensor.Tensor) ([]*tensor.Tensor, error) {
+	*f.calls++
+	y := c.Buffer(0, in[0].Shape...)
+	for i := range y.Data {
+		y.Data[i] = in[0].Data[i] + 1 + in[1].Data[i]
+	}
+	return []*tensor.Tensor{y}, nil
+}
+func (resHead) Backward(c *Context, in, out, dout []*tensor.Tensor) ([]*tensor.Tensor, error) {
+	return []*tensor.Tensor{dout[0]}, nil
+}
+func (resAdd) Backward(c *Context, in, out, dout []*tensor.Tensor) ([]*tensor.Tensor, error) {
+	return []*tensor.Tensor{dout[0], dout[0]}, nil
+}
+func (resFused) Backward(c *Context, in, out, dout []*tensor.Tensor) ([]*tensor.Tensor, error) {
+	return nil, nil
+}
+func (f resHead) Fuse(next Op) (Op, bool) { return resFused{calls: fuseCalls}, next == Op(resAdd{}) }
+
+var fuseCalls = new(int)
+
+func TestInferenceFusionMovesAfterLateResidual(t *testing.T) {
+	g := New("late-residual")
+	x := g.Input("x", -1, 5)
+	h := g.Apply("head", resHead{}, x)
+	r := g.Apply("shortcut", revOp{}, x) // after head in node order
+	g.SetOutputs(g.Apply("add", resAdd{}, h, r))
+	if g.Err() != nil {
+		t.Fatal(g.Err())
+	}
+	e, err := NewExecutor(g)
+	if err != nil {
+		t.Fatal(err)
+	}
+	in := tensor.MustFromData([]float32{1, 2, 3, 4, 5, 6, 7, 8, 9, 10}, 2, 5)
+	rev := reversed(in.Data)
+	want := make([]float32, len(rev))
+	for i := range want {
+		want[i] = in.Data[i] + 1 + rev[i]
+	}
+	*fuseCalls = 0
+	out, err := e.Forward(in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sameFloats(t, "fused output", out[0].Data, want)
+	if *fuseCalls != 1 {
+		t.Fatalf("fused op ran %d times, want 1 (head and add not fused)", *fuseCalls)
+	}
+}
