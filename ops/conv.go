@@ -803,7 +803,9 @@ func (op Conv) forward(c *graph.Context, d *convDims, in []*tensor.Tensor, epi *
 }
 
 // forwardData sets y = epi(conv(x, w)) for the checked geometry d, packing
-// the weights into st (unused by depthwise convolutions).
+// the weights into st (unused by depthwise convolutions, which take the
+// masked kernels of depthwiseMasked where they apply and otherwise the
+// padded-copy kernel).
 func (op Conv) forwardData(st *convState, d *convDims, x, w, y []float32, epi *convEpilogue) {
 	g := d.geom
 	ohw := g.OH * g.OW
@@ -811,6 +813,9 @@ func (op Conv) forwardData(st *convState, d *convDims, x, w, y []float32, epi *c
 		p := op.plan(d)
 		packGroups(p, st.fwd, false, d.Mg, p.kg, w)
 		p.forward(st.fwd, w, x, y, epi)
+		return
+	}
+	if op.depthwiseMasked(d, x, w, y, epi) {
 		return
 	}
 	forEachWorker(convWorkers(d.N), d.N, func(_, lo, hi int) {
