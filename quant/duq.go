@@ -208,7 +208,13 @@ func (q DuQ) Backward(c *graph.Context, in, out, dout []*tensor.Tensor) ([]*tens
 		dx = c.Buffer(1, x.Shape...)
 	}
 	nb := (len(x.Data) + duqBlock - 1) / duqBlock
-	sums := make([]float64, 2*nb) // (da, dc) per block
+	// (da, dc) per block, kept in the context so steps do not allocate.
+	sums, _ := c.Saved.([]float64)
+	if cap(sums) < 2*nb {
+		sums = make([]float64, 2*nb)
+		c.Saved = sums
+	}
+	sums = sums[:2*nb]
 	kernels.ParallelChunks(len(x.Data), duqBlock, func(b, e int) {
 		var da, dc float64
 		for i := b; i < e; i++ {
