@@ -103,6 +103,20 @@ type Fuser interface {
 	Fuse(next Op) (fused Op, ok bool)
 }
 
+// ChainFuser is implemented by inference Fusers that can keep values
+// computed inside the fused op for a later op of the chain (the input of a
+// residual block, read again by the block's Add). FuseInternal is Fuse
+// where some of next's inputs after the first are such values: refs[i],
+// for next's input i+1, is −1 for an outside value (an input of the fused
+// op, as with Fuse) or s ≥ 0 for the fused op's output after its first s
+// fusions (0: the output of the chain's first op), which is then not an
+// input of the fused op. The executor fuses past a value read by several
+// ops only when every one of them ends up in the same fused op.
+type ChainFuser interface {
+	Fuser
+	FuseInternal(next Op, refs []int) (fused Op, ok bool)
+}
+
 // TrainFuser is implemented by ops that can run in training together with
 // the op consuming their output (a BatchNorm with the ReLU after it), so
 // that the value between them is never stored. FuseTraining returns an op
@@ -147,7 +161,10 @@ func trainingFuse(op, next Op) (Op, bool) {
 // output) and m's other inputs are parameters, graph inputs or values of
 // the same shape computed before n (so the merged node can run at n's
 // place); with same (training), all of m's other inputs must have the
-// shape of n's output.
+// shape of n's output. Without same (inference), a value inside the chain
+// may also feed later ops as other than their first input when the chain
+// absorbs all of them through ChainFuser (see inferenceChain); a chain that
+// cannot do so ends at its last value read only inside it.
 func (e *Executor) buildFused(fuse func(op, next Op) (Op, bool), same bool) *fusedPlan {
 	consumers := map[*Value][]*Node{}
 	for _, n := range e.order {
@@ -172,7 +189,10 @@ func (e *Executor) buildFused(fuse func(op, next Op) (Op, bool), same bool) *fus
 			continue
 		}
 		cur := n
-		for {
+		if !same {
+			cur = e.inferenceChain(n, fuse, consumers, pos, absorbed)
+		}
+		for same {
 			if len(cur.Outputs) != 1 {
 				break
 			}
@@ -238,6 +258,98 @@ func (e *Executor) buildFused(fuse func(op, next Op) (Op, bool), same bool) *fus
 	}
 	fp.order = order
 	return fp
+}
+
+// inferenceChain grows the inference chain that starts at n (see
+// buildFused), marks the nodes it absorbs in absorbed and returns the
+// merged node (n itself when nothing fused).
+func (e *Executor) inferenceChain(n *Node, fuse func(op, next Op) (Op, bool), consumers map[*Value][]*Node, pos map[*Node]int, absorbed map[*Node]bool) *Node {
+	cur, best := n, n
+	var taken []*Node // absorbed nodes, in order
+	kept := 0         // len(taken) at best
+	// index[v] is s for the chain's output v after s fusions; pending
+	// counts the reads of them by ops not yet absorbed (other than as
+	// first input of the next op), waiting those of each op.
+	index := map[*Value]int{}
+	pending := 0
+	waiting := map[*Node]int{}
+	for {
+		if len(cur.Outputs) != 1 {
+			break
+		}
+		v := cur.Outputs[0]
+		if v == nil || e.isOut[v] {
+			break
+		}
+		index[v] = len(index)
+		var m *Node
+		ok := true
+		for _, c := range consumers[v] {
+			if len(c.Inputs) > 0 && c.Inputs[0] == v && m == nil {
+				m = c
+				continue
+			}
+			if c == m || (len(c.Inputs) > 0 && c.Inputs[0] == v) {
+				ok = false // a second first-input read, or m reads v twice
+			}
+			waiting[c]++
+			pending++
+		}
+		if !ok || m == nil {
+			break
+		}
+		refs := make([]int, len(m.Inputs)-1)
+		internal := false
+		for i, u := range m.Inputs[1:] {
+			refs[i] = -1
+			if s, in := index[u]; in && u != nil && u != v {
+				// A value of the chain, added element-wise.
+				refs[i], internal = s, true
+				ok = ok && tensor.SameShape(u.Shape, v.Shape)
+				continue
+			}
+			// Parameters and graph inputs, or values with v's shape (a
+			// residual added element-wise) computed anywhere before m: the
+			// merged node then runs after the last of them (nothing between
+			// n and m reads the chain's intermediates, or the chain ends
+			// before them).
+			ok = ok && (u == nil || u.Producer == nil ||
+				(pos[u.Producer] < pos[m] && u != v && tensor.SameShape(u.Shape, v.Shape)))
+		}
+		if !ok {
+			break
+		}
+		var op Op
+		if internal {
+			if cf, is := cur.Op.(ChainFuser); is {
+				op, ok = cf.FuseInternal(m.Op, refs)
+			} else {
+				ok = false
+			}
+		} else {
+			op, ok = fuse(cur.Op, m.Op)
+		}
+		if !ok {
+			break
+		}
+		pending -= waiting[m]
+		delete(waiting, m)
+		taken = append(taken, m)
+		in := append([]*Value(nil), cur.Inputs...)
+		for i, u := range m.Inputs[1:] {
+			if refs[i] < 0 {
+				in = append(in, u)
+			}
+		}
+		cur = &Node{Name: cur.Name + "+" + m.Name, Op: op, Inputs: in, Outputs: m.Outputs}
+		if pending == 0 {
+			best, kept = cur, len(taken)
+		}
+	}
+	for _, m := range taken[:kept] {
+		absorbed[m] = true
+	}
+	return best
 }
 
 func b2i(b bool) int {

@@ -23,7 +23,9 @@
 // DotShifted, Affine, AffineClamp, AffineCombine, MaskInside) vectorize
 // BatchNorm and the clamping activations. For inference: WinogradConv
 // (F(2×2,3×3) and F(4×4,3×3)) on parity-split planes (WinogradSplit/Merge,
-// SplitParity, Subsample2), and DepthwiseSame/DepthwiseStride2, masked
+// SplitParity, MergeParity, Subsample2), WinogradConvStacked (the tiles of
+// consecutive images side by side, so small planes still fill the product
+// panels), and DepthwiseSame/DepthwiseStride2, masked
 // depthwise kernels that read unpadded planes and apply a fused epilogue.
 // For training: BatchNorm row kernels (BNMomentsEach, BNApplyEach,
 // BNSumsEach, BNMaskSumsEach, BNGradEach) that fuse the normalization with

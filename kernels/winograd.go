@@ -146,7 +146,7 @@ type winoScratch struct {
 	rows        []int
 	offs        []int
 	masks       []uint16
-	key         [3]int
+	key         [4]int
 }
 
 var winoScratches FreeList[winoScratch]
@@ -158,6 +158,24 @@ var winoScratches FreeList[winoScratch]
 // output channel m of image j is written as such a plane at
 // y[m·ycs + j·WinogradPlane(h, w, n)].
 func WinogradConv(ww *WinogradWeights, h, w, planes int, x []float32, xcs int, y []float32, ycs int, ep *WinogradEpilogue) {
+	winogradConv(ww, h, w, planes, false, x, xcs, y, ycs, ep)
+}
+
+// WinogradConvStacked is WinogradConv on planes in the stacked parity
+// layout, which puts the tiles of consecutive images next to each other:
+// sub-plane k (of n²) of image j, channel c at x[c·xcs + k·planes·TI +
+// j·TI] (TI = ⌈h/n⌉·⌈w/n⌉ tiles per image; the sub-planes of all images
+// of a channel take WinogradPlane(h, w, n)·planes consecutive floats), so
+// that the transforms' 16-tile runs stay full on small planes. The output
+// and the residual (at Res[m·ResCS], ResPS unused) have that layout too;
+// SplitParity and MergeParity with ParityLayout{N: n, CS: cs, SS:
+// planes·TI, PS: TI, LD: ⌈w/n⌉} convert from and to row-major planes.
+func WinogradConvStacked(ww *WinogradWeights, h, w, planes int, x []float32, xcs int, y []float32, ycs int, ep *WinogradEpilogue) {
+	winogradConv(ww, h, w, planes, true, x, xcs, y, ycs, ep)
+}
+
+// winogradConv is WinogradConv, or with stacked WinogradConvStacked.
+func winogradConv(ww *WinogradWeights, h, w, planes int, stacked bool, x []float32, xcs int, y []float32, ycs int, ep *WinogradEpilogue) {
 	if planes <= 0 || h <= 0 || w <= 0 || ww.m <= 0 || ww.c <= 0 {
 		return
 	}
@@ -179,30 +197,44 @@ func WinogradConv(ww *WinogradWeights, h, w, planes int, x []float32, xcs int, y
 		if e.Bias != nil {
 			_ = e.Bias[m-1]
 		}
-		if e.Res != nil {
+		if e.Res != nil && stacked {
+			_ = e.Res[(m-1)*e.ResCS+planes*ps-1]
+		} else if e.Res != nil {
 			_ = e.Res[(m-1)*e.ResCS+(planes-1)*e.ResPS+ps-1]
 		}
 	}
 	im := current.Load()
 	sc := winoScratches.Get()
 	defer winoScratches.Put(sc)
-	sc.table(k, h, w)
+	if stacked {
+		sc.table(k, h, w, planes)
+	} else {
+		sc.table(k, h, w, 1)
+	}
 	growFloats(&sc.stash, xis*16)
-	v := growFloats(&sc.v, xis*c*t)
 	mm := growFloats(&sc.m, xis*m*t)
-	for ch := 0; ch < c; ch++ {
-		for j := 0; j < planes; j++ {
-			winoInput(im, k, sc, x[ch*xcs+j*ps:ch*xcs+(j+1)*ps], ti, v[ch*t+j*ti:], c*t)
+	if !stacked || !winoPairedArch(im, k, sc, ww, x, xcs, t, mm) {
+		v := growFloats(&sc.v, xis*c*t)
+		for ch := 0; ch < c; ch++ {
+			if stacked {
+				winoInput(im, k, sc, x[ch*xcs:ch*xcs+planes*ps], t, v[ch*t:], c*t)
+				continue
+			}
+			for j := 0; j < planes; j++ {
+				winoInput(im, k, sc, x[ch*xcs+j*ps:ch*xcs+(j+1)*ps], ti, v[ch*t+j*ti:], c*t)
+			}
 		}
-	}
-	// The products read the rows of V in place (no packing of B).
-	rows := sc.rows[:0]
-	for ch := 0; ch < c; ch++ {
-		rows = append(rows, ch*t)
-	}
-	sc.rows = rows
-	for xi := 0; xi < xis; xi++ {
-		SgemmPackedOffsets(&ww.pa[xi], t, 1, v[xi*c*t:(xi+1)*c*t], rows, 0, mm[xi*m*t:(xi+1)*m*t], t)
+		// The products read the rows of V in place (no packing of B).
+		rows := sc.rows[:0]
+		for ch := 0; ch < c; ch++ {
+			rows = append(rows, ch*t)
+		}
+		sc.rows = rows
+		if !winoProductsArch(im, ww, v, rows, t, mm) {
+			for xi := 0; xi < xis; xi++ {
+				SgemmPackedOffsets(&ww.pa[xi], t, 1, v[xi*c*t:(xi+1)*c*t], rows, 0, mm[xi*m*t:(xi+1)*m*t], t)
+			}
+		}
 	}
 	for o := 0; o < m; o++ {
 		a, b, bias := float32(1), float32(0), float32(0)
@@ -211,6 +243,14 @@ func WinogradConv(ww *WinogradWeights, h, w, planes int, x []float32, xcs int, y
 		}
 		if e.Bias != nil {
 			bias = e.Bias[o]
+		}
+		if stacked {
+			var res []float32
+			if e.Res != nil {
+				res = e.Res[o*e.ResCS : o*e.ResCS+planes*ps]
+			}
+			winoOutput(im, k, sc, mm[o*t:], m*t, t, y[o*ycs:o*ycs+planes*ps], res, a, b, bias, e.Lo, e.Hi)
+			continue
 		}
 		for j := 0; j < planes; j++ {
 			var res []float32
@@ -222,19 +262,22 @@ func WinogradConv(ww *WinogradWeights, h, w, planes int, x []float32, xcs int, y
 	}
 }
 
-// table sets the input transform's tap offsets and masks for h×w planes:
-// input pixel (i, j) of the patch of tile t (image row n·ty−1+i, column
-// n·tx−1+j) is at offs[a·i+j] + t in the parity plane; masks[q·(a²+1) +
-// a·i+j] has the lanes l of the run of tiles 16q+l whose pixel (i, j) lies
-// in the image, masks[q·(a²+1) + a²] the lanes that are tiles.
-func (sc *winoScratch) table(k *winoKind, h, w int) {
-	if sc.key == [3]int{h, w, k.n} && len(sc.offs) == k.a*k.a {
+// table sets the input transform's tap offsets and masks for planes h×w
+// planes stacked (one: the parity layout): input pixel (i, j) of the
+// patch of tile t (t mod TI of image ⌊t/TI⌋ at tile row ty, column tx:
+// image row n·ty−1+i, column n·tx−1+j) is at offs[a·i+j] + t in the
+// sub-planes of planes·TI tiles; masks[q·(a²+1) + a·i+j] has the lanes l
+// of the run of tiles 16q+l whose pixel (i, j) lies in the image,
+// masks[q·(a²+1) + a²] the lanes that are tiles.
+func (sc *winoScratch) table(k *winoKind, h, w, planes int) {
+	if sc.key == [4]int{h, w, k.n, planes} && len(sc.offs) == k.a*k.a {
 		return
 	}
-	sc.key = [3]int{h, w, k.n}
+	sc.key = [4]int{h, w, k.n, planes}
 	n, a := k.n, k.a
 	th, tw := (h+n-1)/n, (w+n-1)/n
 	ti := th * tw
+	all := planes * ti
 	sc.offs = sc.offs[:0]
 	for i := 0; i < a; i++ {
 		for j := 0; j < a; j++ {
@@ -242,20 +285,20 @@ func (sc *winoScratch) table(k *winoKind, h, w int) {
 			// parity (i−1) mod n, tile row shift ⌊(i−1)/n⌋.
 			ry, dy := (i-1+n)%n, (i-1+n)/n-1
 			rx, dx := (j-1+n)%n, (j-1+n)/n-1
-			sc.offs = append(sc.offs, (ry*n+rx)*ti+dy*tw+dx)
+			sc.offs = append(sc.offs, (ry*n+rx)*all+dy*tw+dx)
 		}
 	}
 	per := a*a + 1
-	chunks := (ti + 15) / 16
+	chunks := (all + 15) / 16
 	if cap(sc.masks) < per*chunks {
 		sc.masks = make([]uint16, per*chunks)
 	}
 	sc.masks = sc.masks[:per*chunks]
 	clear(sc.masks)
 	for q := 0; q < chunks; q++ {
-		for l := 0; l < 16 && 16*q+l < ti; l++ {
+		for l := 0; l < 16 && 16*q+l < all; l++ {
 			t := 16*q + l
-			ty, tx := t/tw, t%tw
+			ty, tx := (t%ti)/tw, t%tw
 			sc.masks[q*per+a*a] |= 1 << l
 			for i := 0; i < a; i++ {
 				for j := 0; j < a; j++ {
@@ -385,13 +428,8 @@ func SplitParity(h, w, ch, planes int, x []float32, xcs, xps int, y []float32, l
 		return
 	}
 	n := l.N
-	winoKindOf(n)
-	th, tw := (h+n-1)/n, (w+n-1)/n
-	if l.LD < tw {
-		panic(fmt.Sprintf("kernels: SplitParity: row stride %d below the sub-plane width %d", l.LD, tw))
-	}
+	l.check("SplitParity", h, w, ch, planes, y)
 	_ = x[(ch-1)*xcs+(planes-1)*xps+h*w-1]
-	_ = y[(ch-1)*l.CS+(n*n-1)*l.SS+(planes-1)*l.PS+l.Off+(th-1)*l.LD+tw-1]
 	im := current.Load()
 	for c := 0; c < ch; c++ {
 		for j := 0; j < planes; j++ {
@@ -412,31 +450,49 @@ func SplitParity(h, w, ch, planes int, x []float32, xcs, xps int, y []float32, l
 	}
 }
 
+// check panics unless l is a parity layout of tile size 2 or 4 whose rows
+// hold ⌈w/N⌉ and buf holds ch channels of planes h×w images in it.
+func (l ParityLayout) check(fn string, h, w, ch, planes int, buf []float32) {
+	n := l.N
+	winoKindOf(n)
+	th, tw := (h+n-1)/n, (w+n-1)/n
+	if l.LD < tw {
+		panic(fmt.Sprintf("kernels: %s: row stride %d below the sub-plane width %d", fn, l.LD, tw))
+	}
+	_ = buf[(ch-1)*l.CS+(n*n-1)*l.SS+(planes-1)*l.PS+l.Off+(th-1)*l.LD+tw-1]
+}
+
 // WinogradMerge is WinogradSplit's inverse: channel c of image j from the
 // parity plane at x[c·xcs + j·WinogradPlane(h, w, n)] to the h rows of w
 // at y[c·ycs + j·yps + r·yld].
 func WinogradMerge(h, w, n, ch, planes int, x []float32, xcs int, y []float32, ycs, yps, yld int) {
+	th, tw := (h+n-1)/n, (w+n-1)/n
+	ti := th * tw
+	MergeParity(h, w, ch, planes, x, ParityLayout{N: n, CS: xcs, SS: ti, PS: n * n * ti, LD: tw}, y, ycs, yps, yld)
+}
+
+// MergeParity is SplitParity's inverse: channel c of image j from layout
+// l to the h rows of w at y[c·ycs + j·yps + r·yld].
+func MergeParity(h, w, ch, planes int, x []float32, l ParityLayout, y []float32, ycs, yps, yld int) {
 	if h <= 0 || w <= 0 || ch <= 0 || planes <= 0 {
 		return
 	}
-	winoKindOf(n)
-	th, tw := (h+n-1)/n, (w+n-1)/n
-	ti := th * tw
-	_ = x[(ch-1)*xcs+planes*n*n*ti-1]
+	n := l.N
+	l.check("MergeParity", h, w, ch, planes, x)
+	tw := (w + n - 1) / n
 	_ = y[(ch-1)*ycs+(planes-1)*yps+(h-1)*yld+w-1]
 	im := current.Load()
 	for c := 0; c < ch; c++ {
 		for j := 0; j < planes; j++ {
-			src := x[c*xcs+j*n*n*ti : c*xcs+(j+1)*n*n*ti]
+			src := x[c*l.CS+j*l.PS+l.Off:]
 			dst := y[c*ycs+j*yps : c*ycs+j*yps+(h-1)*yld+w]
-			if winoMergeArch(im, n, src, h, w, dst, yld) {
+			if l.LD == tw && winoMergeArch(im, n, src, h, w, dst, yld, l.SS) {
 				continue
 			}
 			for r := 0; r < h; r++ {
-				base := (r % n) * n * ti
-				Y := r / n
+				base := (r%n)*n*l.SS + (r/n)*l.LD
 				for col := 0; col < w; col++ {
-					dst[r*yld+col] = src[base+(col%n)*ti+Y*tw+col/n]
+					dst[r*yld+col] = src[base+(col%n)*l.SS+col/n]
 				}
 			}
 		}

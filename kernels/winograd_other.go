@@ -13,6 +13,12 @@ func winoOutputArch(*impl, int, *winoScratch, []float32, int, int, []float32, []
 
 func winoSplitArch(*impl, int, []float32, int, int, []float32, int, int) bool { return false }
 
-func winoMergeArch(*impl, int, []float32, int, int, []float32, int) bool { return false }
+func winoMergeArch(*impl, int, []float32, int, int, []float32, int, int) bool { return false }
 
 func sub2Arch(*impl, []float32, int, int, []float32) bool { return false }
+
+func winoProductsArch(*impl, *WinogradWeights, []float32, []int, int, []float32) bool { return false }
+
+func winoPairedArch(*impl, *winoKind, *winoScratch, *WinogradWeights, []float32, int, int, []float32) bool {
+	return false
+}

@@ -128,11 +128,78 @@ func TestWinogradConv(t *testing.T) {
 	}
 }
 
+// TestWinogradConvStacked compares WinogradConvStacked (inputs split by
+// SplitParity into the stacked layout, outputs merged by MergeParity, the
+// residual in that layout) with the direct convolution, for tile sizes 2
+// and 4, planes smaller than one 16-tile run, several images, and tile
+// and output-channel counts that leave the products' 32-column and
+// 8-row panels partly empty.
+func TestWinogradConvStacked(t *testing.T) {
+	rng := rand.New(rand.NewPCG(9, 10))
+	cases := []struct{ m, c, h, w, planes int }{
+		{3, 2, 1, 1, 3},
+		{5, 3, 7, 7, 5},
+		{8, 9, 5, 6, 7},
+		{4, 3, 14, 13, 2},
+		{6, 4, 3, 17, 9},
+		{19, 5, 6, 9, 4},
+	}
+	for _, impl := range testImpls() {
+		for ci, tc := range cases {
+			for _, n := range []int{2, 4} {
+				t.Run(fmt.Sprintf("%s/%d/F%d", impl, ci, n), func(t *testing.T) {
+					defer useImpl(t, impl)()
+					hw := tc.h * tc.w
+					x := randSlice(rng, tc.planes*tc.c*hw) // NCHW
+					res := randSlice(rng, tc.planes*tc.m*hw)
+					w := randSlice(rng, tc.m*tc.c*9)
+					var ww WinogradWeights
+					ww.Prepare(tc.m, tc.c, n, w)
+					th, tw := (tc.h+n-1)/n, (tc.w+n-1)/n
+					ps := WinogradPlane(tc.h, tc.w, n)
+					cs := tc.planes*ps + 5 // a gap between channels
+					l := ParityLayout{N: n, CS: cs, SS: tc.planes * th * tw, PS: th * tw, LD: tw}
+					px := make([]float32, tc.c*cs)
+					SplitParity(tc.h, tc.w, tc.c, tc.planes, x, hw, tc.c*hw, px, l)
+					ep := &WinogradEpilogue{A: randSlice(rng, tc.m), B: randSlice(rng, tc.m), Lo: -1.5, Hi: 2,
+						Res: make([]float32, tc.m*cs), ResCS: cs}
+					SplitParity(tc.h, tc.w, tc.m, tc.planes, res, hw, tc.m*hw, ep.Res, l)
+					py := randSlice(rng, tc.m*cs)
+					WinogradConvStacked(&ww, tc.h, tc.w, tc.planes, px, cs, py, cs, ep)
+					y := make([]float32, tc.planes*tc.m*hw)
+					MergeParity(tc.h, tc.w, tc.m, tc.planes, py, l, y, hw, tc.m*hw, tc.w)
+					for j := 0; j < tc.planes; j++ {
+						want := naiveConv3x3(x[j*tc.c*hw:(j+1)*tc.c*hw], w, tc.m, tc.c, tc.h, tc.w)
+						for o := 0; o < tc.m; o++ {
+							for p := 0; p < hw; p++ {
+								i := (j*tc.m+o)*hw + p
+								v := float64(ep.A[o])*want[o*hw+p] + float64(ep.B[o]) + float64(res[i])
+								v = math.Min(math.Max(v, -1.5), 2)
+								tol := 1e-6
+								if n == 4 {
+									tol = 3e-5
+								}
+								if d := math.Abs(float64(y[i]) - v); d > tol*(1+math.Abs(v))*math.Sqrt(float64(9*tc.c)) {
+									t.Fatalf("channel %d image %d position %d: got %v, want %v", o, j, p, y[i], v)
+								}
+							}
+						}
+					}
+				})
+			}
+		}
+	}
+}
+
 // BenchmarkWinograd times the ResNet-20 layer shapes (C = M, planes
-// images per call) on one goroutine, parity layout in and out.
+// images per call) on one goroutine, parity or stacked layout in and out.
 func BenchmarkWinograd(b *testing.B) {
-	for _, s := range []struct{ c, hw, planes, n int }{{16, 28, 1, 2}, {16, 28, 1, 4}, {32, 14, 3, 2}, {64, 7, 8, 2}} {
-		b.Run(fmt.Sprintf("F%d_c%d_%dx%d_n%d", s.n, s.c, s.hw, s.hw, s.planes), func(b *testing.B) {
+	for _, s := range []struct {
+		c, hw, planes, n int
+		stacked          bool
+	}{{16, 28, 1, 2, false}, {16, 28, 1, 4, false}, {32, 14, 3, 2, false}, {64, 7, 8, 2, false},
+		{16, 28, 3, 4, true}, {32, 14, 2, 4, true}, {64, 7, 8, 2, true}, {64, 7, 8, 4, true}} {
+		b.Run(fmt.Sprintf("F%d_c%d_%dx%d_n%d_stacked%v", s.n, s.c, s.hw, s.hw, s.planes, s.stacked), func(b *testing.B) {
 			rng := rand.New(rand.NewPCG(1, 1))
 			ps := WinogradPlane(s.hw, s.hw, s.n)
 			x := randSlice(rng, s.c*s.planes*ps)
@@ -141,8 +208,12 @@ func BenchmarkWinograd(b *testing.B) {
 			var ww WinogradWeights
 			ww.Prepare(s.c, s.c, s.n, w)
 			b.ResetTimer()
+			conv := WinogradConv
+			if s.stacked {
+				conv = WinogradConvStacked
+			}
 			for i := 0; i < b.N; i++ {
-				WinogradConv(&ww, s.hw, s.hw, s.planes, x, s.planes*ps, y, s.planes*ps, nil)
+				conv(&ww, s.hw, s.hw, s.planes, x, s.planes*ps, y, s.planes*ps, nil)
 			}
 			b.ReportMetric(float64(2*9*s.c*s.c*s.hw*s.hw*s.planes)*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOPS")
 		})
@@ -150,9 +221,9 @@ func BenchmarkWinograd(b *testing.B) {
 }
 
 // TestParityCopies checks SplitParity in a padded layout with gaps (every
-// sub-plane element lands where ParityLayout says, the rest is untouched)
-// and Subsample2, on odd and even sizes and wide rows, for every
-// implementation.
+// sub-plane element lands where ParityLayout says, the rest is untouched),
+// MergeParity back from it, and Subsample2, on odd and even sizes and wide
+// rows, for every implementation.
 func TestParityCopies(t *testing.T) {
 	rng := rand.New(rand.NewPCG(9, 1))
 	for _, impl := range testImpls() {
@@ -191,6 +262,22 @@ func TestParityCopies(t *testing.T) {
 						// be zeroed; nothing outside the sub-planes changes.
 						if !written[i] && y[i] != keep[i] && y[i] != 0 {
 							t.Fatalf("element %d outside the image changed to %v", i, y[i])
+						}
+					}
+					// MergeParity puts them back, rows with a gap, and writes
+					// nothing else.
+					yld := w + 3
+					back := randSlice(rng, ch*planes*h*yld)
+					before := append([]float32(nil), back...)
+					MergeParity(h, w, ch, planes, y, l, back, planes*h*yld, h*yld, yld)
+					for i, v := range back {
+						c, j, r, col := i/(planes*h*yld), i/(h*yld)%planes, i/yld%h, i%yld
+						want := before[i]
+						if col < w {
+							want = x[c*xcs+j*xps+r*w+col]
+						}
+						if v != want {
+							t.Fatalf("merged channel %d image %d (%d, %d): got %v, want %v", c, j, r, col, v, want)
 						}
 					}
 					if n != 2 {

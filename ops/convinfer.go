@@ -14,43 +14,71 @@ import (
 
 // convChain runs consecutive convolutions, each with its fused epilogue
 // (a convFused), at inference as one op: a MobileNet inverted-residual
-// block (expand 1×1, depthwise, project 1×1) or a ResNet basic block
-// (3×3, 3×3); a lone convFused runs as a one-stage chain. Instead of one
-// pass over the whole batch per layer, each goroutine takes a small group
-// of images through every stage, so the intermediate activations stay in
-// its cache, and each stage writes straight into the layout the next one
-// reads: a channel-major column matrix for a 1×1 product or a "same"
-// depthwise convolution, parity sub-planes for Winograd F(2×2, 3×3) or
-// F(4×4, 3×3) and for stride-2 layers, padded planes for other stride-1
-// convolutions. The float32 operations are those of the separate fused
-// ops except for the Winograd stages, whose transforms round differently
-// (within 1e-4 of the direct convolution, relative to the outputs'
-// scale). Its inputs are the first stage's inputs, then each later
-// stage's inputs without X.
+// block (expand 1×1, depthwise, project 1×1), a ResNet basic block (3×3,
+// 3×3) or a run of such blocks (a ResNet stage), whose residual Adds then
+// read values computed inside the chain; a lone convFused runs as a
+// one-stage chain. Instead of one pass over the whole batch per layer,
+// each goroutine takes a small group of images through the stages of a
+// segment (a run of blocks that want the same group size), so the
+// intermediate activations stay in its cache, and each stage writes
+// straight into the layout the next one reads: a channel-major column
+// matrix for a 1×1 product or a "same" depthwise convolution, parity
+// sub-planes for Winograd F(2×2, 3×3) or F(4×4, 3×3) and for stride-2
+// layers, padded planes for other stride-1 convolutions. The float32
+// operations are those of the separate fused ops except for the Winograd
+// stages, whose transforms round differently (within 1e-4 of the direct
+// convolution, relative to the outputs' scale). Its inputs are the first
+// stage's inputs, then each later stage's inputs without X and without a
+// residual computed inside the chain.
 type convChain struct {
 	stages []convFused
+	// res[k] ≥ 0 when stage k's Add reads the input of stage res[k]
+	// (a value of the chain) rather than an input of the op; nil or −1
+	// otherwise.
+	res []int
 }
 
-// chainMaxStages bounds a chain: an inverted-residual block has three.
-const chainMaxStages = 3
+// chainMaxStages bounds a chain.
+const chainMaxStages = 256
 
-// Fuse appends a following Conv as a new stage, unless the chain is full
-// or its last stage is a later convolution that is not grouped (the end
-// of a block: chaining further would leave the next block's residual Add
-// unfused); any other op goes to the last stage's epilogue.
+// resOf is res[k], or −1.
+func (ch convChain) resOf(k int) int {
+	if k < len(ch.res) {
+		return ch.res[k]
+	}
+	return -1
+}
+
+// resList returns a copy of res with an entry per stage.
+func (ch convChain) resList() []int {
+	r := make([]int, len(ch.stages))
+	for k := range r {
+		r[k] = ch.resOf(k)
+	}
+	return r
+}
+
+// Fuse appends a following Conv as a new stage, unless the chain is full;
+// any other op goes to the last stage's epilogue.
 func (ch convChain) Fuse(next graph.Op) (graph.Op, bool) {
 	n := len(ch.stages)
-	last := ch.stages[n-1]
 	if o, ok := next.(Conv); ok {
-		if n >= chainMaxStages || (n > 1 && last.conv.groups() <= 1) {
+		if n >= chainMaxStages {
 			return nil, false
 		}
 		if _, _, _, _, _, err := o.attrs(); err != nil {
 			return nil, false
 		}
-		return convChain{stages: append(ch.stages[:n:n], convFused{conv: o, names: o.Type()})}, true
+		return convChain{stages: append(ch.stages[:n:n], convFused{conv: o, names: o.Type()}), res: append(ch.resList(), -1)}, true
 	}
-	f, ok := last.Fuse(next)
+	return ch.fuseLast(next, ch.resOf(n-1))
+}
+
+// fuseLast adds next to the last stage's epilogue, with res as the stage's
+// res entry.
+func (ch convChain) fuseLast(next graph.Op, res int) (graph.Op, bool) {
+	n := len(ch.stages)
+	f, ok := ch.stages[n-1].Fuse(next)
 	if !ok {
 		return nil, false
 	}
@@ -58,7 +86,42 @@ func (ch convChain) Fuse(next graph.Op) (graph.Op, bool) {
 	if !ok {
 		return nil, false
 	}
-	return convChain{stages: append(ch.stages[:n-1:n-1], lf)}, true
+	r := ch.resList()
+	r[n-1] = res
+	return convChain{stages: append(ch.stages[:n-1:n-1], lf), res: r}, true
+}
+
+// FuseInternal absorbs an Add (into the last stage's epilogue) whose
+// second operand is the input of an earlier stage (see graph.ChainFuser):
+// the chain's output after refs[0] fusions, which must be the output of a
+// stage before the last.
+func (ch convChain) FuseInternal(next graph.Op, refs []int) (graph.Op, bool) {
+	if _, ok := next.(Add); !ok || len(refs) != 1 || refs[0] < 0 {
+		return nil, false
+	}
+	n := len(ch.stages)
+	j, s := -1, -1
+	for k := 0; k < n-1 && s < refs[0]; k++ {
+		s += ch.stages[k].steps()
+		if s == refs[0] {
+			j = k + 1
+		}
+	}
+	if j < 0 {
+		return nil, false
+	}
+	return ch.fuseLast(next, j)
+}
+
+// steps is the number of ops fused into f.
+func (f convFused) steps() int {
+	n := 1
+	for _, b := range []bool{f.bn != nil, f.add, f.clamp} {
+		if b {
+			n++
+		}
+	}
+	return n
 }
 
 // groups is the Groups attribute with 0 read as 1.
@@ -74,14 +137,16 @@ func (ch convChain) Type() string {
 }
 
 // stageInputs locates one stage's inputs in the chain's input list (-1
-// for absent ones; x is -1 for the previous stage's output).
+// for absent ones; x is -1 for the previous stage's output, res for a
+// residual computed inside the chain).
 type stageInputs struct {
 	x, w, b, bn, res int
 }
 
 // split locates every stage's inputs from their ranks: X and W are 4-D,
 // then come an optional bias and the four BatchNorm parameters (1-D, or
-// nil for an omitted bias), then the 4-D residual.
+// nil for an omitted bias), then the 4-D residual unless it is a value of
+// the chain.
 func (ch convChain) split(shapes [][]int) ([]stageInputs, error) {
 	n := len(shapes)
 	out := make([]stageInputs, len(ch.stages))
@@ -116,7 +181,7 @@ func (ch convChain) split(shapes [][]int) ([]stageInputs, error) {
 			s.bn = pos
 			pos += 4
 		}
-		if f.add {
+		if f.add && ch.resOf(k) < 0 {
 			if pos >= n {
 				return nil, fmt.Errorf("%s: stage %d (%s): residual missing", ch.Type(), k, f.names)
 			}
@@ -132,7 +197,8 @@ func (ch convChain) split(shapes [][]int) ([]stageInputs, error) {
 }
 
 // stageArgs lists one stage's inputs in convFused order (X, W, optional
-// B, BatchNorm parameters, residual), with x as X.
+// B, BatchNorm parameters, residual), with x as X; a residual computed
+// inside the chain is left out.
 func stageArgs[T any](in []T, s stageInputs, x T) []T {
 	args := []T{x, in[s.w]}
 	if s.b >= 0 {
@@ -154,8 +220,17 @@ func (ch convChain) InferShapes(in [][]int) ([][]int, error) {
 		return nil, err
 	}
 	x := in[0]
+	ins := make([][]int, len(ch.stages))
 	for k, f := range ch.stages {
-		out, err := f.InferShapes(stageArgs(in, idx[k], x))
+		ins[k] = x
+		args := stageArgs(in, idx[k], x)
+		if j := ch.resOf(k); j >= 0 && f.add {
+			if j > k {
+				return nil, fmt.Errorf("%s: stage %d reads the input of later stage %d", ch.Type(), k, j)
+			}
+			args = append(args, ins[j])
+		}
+		out, err := f.InferShapes(args)
 		if err != nil {
 			return nil, fmt.Errorf("stage %d: %w", k, err)
 		}
@@ -170,18 +245,23 @@ func (ch convChain) Backward(*graph.Context, []*tensor.Tensor, []*tensor.Tensor,
 }
 
 // Buffer slots of convChain: each stage's BatchNorm coefficients, and
-// the intermediate outputs of the stage-by-stage path.
+// the stage inputs kept whole (the stage-by-stage path's, and those at
+// the start of a segment of the image-group path).
 const (
-	chainSlotCoef = 200 // + 2·stage, + 2·stage + 1
-	chainSlotTmp  = 300 // + stage % 2
+	chainSlotCoef = 1000 // + 2·stage, + 2·stage + 1
+	chainSlotVal  = 2000 // + stage
 )
 
 // chainState is what a convChain keeps in its context.
 type chainState struct {
-	packed [chainMaxStages]convState
-	wino   [chainMaxStages]kernels.WinogradWeights
+	packed []convState
+	wino   []kernels.WinogradWeights
 	plan   chainPlan
 }
+
+// chainTrace, when set, sees every image-group plan before it runs
+// (tests).
+var chainTrace func(*chainPlan)
 
 // chainForceGroups, when positive, makes Forward use the image-group path
 // with groups of that many images whatever the batch (tests).
@@ -209,12 +289,21 @@ func (ch convChain) Forward(c *graph.Context, in []*tensor.Tensor) ([]*tensor.Te
 		st = &chainState{}
 		c.Saved = st
 	}
-	pl := &st.plan
-	if len(pl.stages) != len(ch.stages) {
-		pl.stages = make([]chainStage, len(ch.stages))
+	ns := len(ch.stages)
+	if len(st.packed) != ns {
+		st.packed = make([]convState, ns)
+		st.wino = make([]kernels.WinogradWeights, ns)
 	}
-	xs := in[0].Shape
+	pl := &st.plan
+	if len(pl.stages) != ns {
+		pl.stages = make([]chainStage, ns)
+		pl.vals = make([][]float32, ns+1)
+	}
+	// vs[k] is the shape of stage k's input (vs[ns] the output's).
+	vs := make([][]int, ns+1)
+	vs[0] = in[0].Shape
 	for k, f := range ch.stages {
+		xs := vs[k]
 		var b *tensor.Tensor
 		var bs []int
 		if idx[k].b >= 0 && in[idx[k].b] != nil {
@@ -232,32 +321,62 @@ func (ch convChain) Forward(c *graph.Context, in []*tensor.Tensor) ([]*tensor.Te
 		if idx[k].b >= 0 {
 			rest = rest[1:]
 		}
+		res := -1
+		if j := ch.resOf(k); j >= 0 && f.add {
+			if j > k {
+				return nil, fmt.Errorf("%s: stage %d reads the input of later stage %d", ch.Type(), k, j)
+			}
+			// The epilogue checks the value's shape against the output's.
+			res = j
+			rest = append(rest, &tensor.Tensor{Shape: vs[j]})
+		}
 		epi, err := f.epilogue(c, chainSlotCoef+2*k, chainSlotCoef+2*k+1, &d, b, rest)
 		if err != nil {
 			return nil, err
 		}
-		pl.stages[k] = chainStage{d: d, w: in[idx[k].w].Data, epi: epi, pad: f.conv.PadValue, offs: pl.stages[k].offs}
-		xs = []int{d.N, d.M, d.geom.OH, d.geom.OW}
+		if res >= 0 {
+			epi.res = nil
+		} else if x := in[0].Data; epi.res != nil && len(x) > 0 && len(epi.res) == len(x) && &epi.res[0] == &x[0] &&
+			tensor.SameShape(vs[0], vs[k+1]) {
+			// The residual is the chain's input: the first stage's.
+			epi.res, res = nil, 0
+		}
+		pl.stages[k] = chainStage{d: d, w: in[idx[k].w].Data, epi: epi, pad: f.conv.PadValue, offs: pl.stages[k].offs, res: res}
+		vs[k+1] = []int{d.N, d.M, d.geom.OH, d.geom.OW}
 	}
-	y := c.Buffer(convSlotY, xs...)
-	x := in[0].Data
+	y := c.Buffer(convSlotY, vs[ns]...)
+	clear(pl.vals)
+	pl.vals[0], pl.vals[ns] = in[0].Data, y.Data
+	defer clear(pl.vals)
 	workers := runtime.GOMAXPROCS(0)
-	if chainForceGroups <= 0 && xs[0] < workers {
+	if chainForceGroups <= 0 && vs[ns][0] < workers {
 		for k := range pl.stages {
 			s := &pl.stages[k]
-			out := y.Data
-			if k < len(pl.stages)-1 {
-				out = c.Buffer(chainSlotTmp+k%2, s.d.N, s.d.M, s.d.geom.OH, s.d.geom.OW).Data
+			if k < ns-1 {
+				pl.vals[k+1] = c.Buffer(chainSlotVal+k+1, vs[k+1]...).Data
+			}
+			epi := s.epi
+			if s.res >= 0 {
+				e := *epi
+				e.res = pl.vals[s.res]
+				epi = &e
 			}
 			ps := &st.packed[k]
 			ps.ensure(s.d.G)
-			ch.stages[k].conv.forwardData(ps, &s.d, x, s.w, out, s.epi)
-			x = out
+			ch.stages[k].conv.forwardData(ps, &s.d, pl.vals[k], s.w, pl.vals[k+1], epi)
 		}
 		return []*tensor.Tensor{y}, nil
 	}
 	pl.init(workers, st)
-	pl.run(x, y.Data)
+	for _, sg := range pl.segs {
+		if sg.lo > 0 {
+			pl.vals[sg.lo] = c.Buffer(chainSlotVal+sg.lo, vs[sg.lo]...).Data
+		}
+	}
+	if chainTrace != nil {
+		chainTrace(pl)
+	}
+	pl.run()
 	return []*tensor.Tensor{y}, nil
 }
 
@@ -294,9 +413,11 @@ type chainLayout struct {
 	pad             float32
 	// parity: each h×w plane is in the parity layout of tile size tile
 	// of kernels.WinogradSplit (ps = kernels.WinogradPlane(h, w, tile);
-	// ld unused).
-	parity bool
-	tile   int
+	// ld unused), or with stacked the planes of each channel in the
+	// stacked layout of kernels.WinogradConvStacked (for the cnt images
+	// of a group: see parityOf).
+	parity, stacked bool
+	tile            int
 	// s2: each channel holds four parity sub-planes (kernels.ParityLayout)
 	// of nb images, ss apart, with a zero row above and column left of
 	// the data (off), and zeros at positions past odd sizes.
@@ -316,28 +437,48 @@ type chainStage struct {
 	kind int
 	pa   []kernels.PackedA
 	in   chainLayout // where the stage reads its input
-	// direct: the first stage reads X in place (in is X's layout).
+	// direct: the first stage of a segment reads its input in place (in
+	// is the NCHW layout).
 	direct bool
 	kg     int
 	offs   []int                    // stageShift: tap offsets of every channel
 	wino   *kernels.WinogradWeights // stageWinograd: transformed filters
+	// res ≥ 0: the residual is the input of stage res (epi.res is nil),
+	// read from the whole tensor (plan.vals) when resWhole, else from the
+	// group's scratch.
+	res      int
+	resWhole bool
+	buf      int // the scratch buffer of the stage's input (image groups)
+}
+
+// chainSeg is a run of stages [lo, hi) that image groups of nb go through
+// together; its input and output are whole NCHW tensors (plan.vals).
+type chainSeg struct {
+	lo, hi, nb int
+	out        chainLayout // the output, NCHW
 }
 
 // chainPlan is the image-group schedule of one Forward.
 type chainPlan struct {
 	stages []chainStage
-	n, nb  int
-	out    chainLayout // the final output, NCHW
-	x      []float32   // the input of the current run
+	segs   []chainSeg
+	n      int
+	bufs   int // scratch buffers per goroutine
+	// vals[k] is stage k's input as a whole NCHW tensor where there is one
+	// (the chain's input, segment inputs, every stage input on the
+	// stage-by-stage path), vals[len(stages)] the output, during Forward.
+	vals [][]float32
 }
 
 // chainTargetCols is the GEMM width per product that the image groups aim
 // at (as convTargetCols), chainWinoCols the tiles per Winograd product
-// (16 or 36 of them per layer), and chainGroupsPerWorker the fewest groups
-// per goroutine for load balance.
+// (16 or 36 of them per layer: few, since the transformed inputs and
+// products of a group, a² times the tiles, should stay in the cache with
+// the transformed filters), and chainGroupsPerWorker the fewest groups per
+// goroutine for load balance.
 const (
 	chainTargetCols      = convTargetCols
-	chainWinoCols        = 128
+	chainWinoCols        = 32
 	chainGroupsPerWorker = 4
 	// chainWinoMinC is the fewest input channels for Winograd: below it
 	// the transforms cost more than the products save.
@@ -350,13 +491,13 @@ var chainWinograd, chainWinograd4 = true, true
 
 // winogradTile is the Winograd tile size for a layer of winogradFits:
 // F(4×4, 3×3) does 36 products per 16 outputs where F(2×2, 3×3) does 64,
-// but wastes the products of tiles past the image, and its transforms
-// sweep the tiles of one image 16 at a time, so it needs at least 16
-// tiles per image (planes from 13×13 up) and a fifth fewer products.
+// but wastes the products of tiles past the image and has dearer
+// transforms, so it needs a fifth fewer products. (The stacked layout
+// keeps the transforms' 16-tile runs full on small planes.)
 func winogradTile(d *convDims) int {
 	t2 := ((d.H + 1) / 2) * ((d.W + 1) / 2)
 	t4 := ((d.H + 3) / 4) * ((d.W + 3) / 4)
-	if chainWinograd4 && t4 >= 16 && 5*36*t4 <= 4*16*t2 {
+	if chainWinograd4 && 5*36*t4 <= 4*16*t2 {
 		return 4
 	}
 	return 2
@@ -383,11 +524,29 @@ func winogradFits(d *convDims, pad float32) bool {
 		g.DH == 1 && g.DW == 1 && g.PadT == 1 && g.PadL == 1 && g.PadB == 1 && g.PadR == 1 && pad == 0
 }
 
-// init chooses the kinds, the images per group and the layouts, and
-// packs the weights.
+// winogradGroup is the group size for a Winograd stage of ti tiles per
+// image: at least chainWinoCols tiles, and enough for the products'
+// 32-column panels to be 10/11 full (or 4·chainWinoCols tiles).
+func winogradGroup(ti int) int {
+	for nb := max(1, (chainWinoCols+ti-1)/ti); ; nb++ {
+		t := nb * ti
+		if 10*32*((t+31)/32) <= 11*t || t >= 4*chainWinoCols {
+			return nb
+		}
+	}
+}
+
+// chainMerge lets consecutive blocks that want the same group size run
+// as one segment (tests switch it off).
+var chainMerge = true
+
+// init chooses the kinds, the segments and their images per group, the
+// layouts and the scratch buffers, and packs the weights.
 func (pl *chainPlan) init(workers int, st *chainState) {
 	pl.n = pl.stages[0].d.N
-	need := 1
+	ns := len(pl.stages)
+	// want[k] is the group size stage k asks for (0: any).
+	want := make([]int, ns)
 	for k := range pl.stages {
 		s := &pl.stages[k]
 		d, g := &s.d, &s.d.geom
@@ -411,7 +570,8 @@ func (pl *chainPlan) init(workers int, st *chainState) {
 		case chainWinograd && winogradFits(d, s.pad):
 			s.kind = stageWinograd
 			n := winogradTile(d)
-			per = ((d.H + n - 1) / n) * ((d.W + n - 1) / n) * chainTargetCols / chainWinoCols
+			want[k] = winogradGroup(((d.H + n - 1) / n) * ((d.W + n - 1) / n))
+			per = 0
 		case g.SH == 1 && g.SW == 1:
 			s.kind = stageShift
 			per = (g.H + g.PadT + g.PadB) * (g.W + g.PadL + g.PadR)
@@ -425,153 +585,334 @@ func (pl *chainPlan) init(workers int, st *chainState) {
 			s.kind = stageIm2col
 		}
 		if per > 0 {
-			need = max(need, (chainTargetCols+per-1)/per)
+			want[k] = (chainTargetCols + per - 1) / per
 		}
 	}
-	pl.nb = max(1, min(need, pl.n/(chainGroupsPerWorker*workers)))
-	if chainForceGroups > 0 {
-		pl.nb = chainForceGroups
+	pl.segment(want, workers, false)
+	if !pl.layouts(st) {
+		// A residual the group scratch cannot serve: every stage its own
+		// segment, residuals read from the whole tensors.
+		pl.segment(want, workers, true)
+		pl.layouts(st)
 	}
-	for k := range pl.stages {
-		s := &pl.stages[k]
-		d, g := &s.d, &s.d.geom
-		hw := d.H * d.W
-		s.direct = false
-		switch s.kind {
-		case stageDWStride2:
-			ps := kernels.WinogradPlane(d.H, d.W, 2)
-			s.in = chainLayout{cs: pl.nb * ps, ps: ps, size: d.C * pl.nb * ps, parity: true, tile: 2}
-		case stageWinograd:
-			n := winogradTile(d)
-			ps := kernels.WinogradPlane(d.H, d.W, n)
-			s.in = chainLayout{cs: pl.nb * ps, ps: ps, size: d.C * pl.nb * ps, parity: true, tile: n}
-		case stageSub2:
-			ohw := g.OH * g.OW
-			s.in = chainLayout{cs: pl.nb * ohw, ps: ohw, ld: g.OW, size: d.C * pl.nb * ohw, sub2: true}
-		case stagePointwise, stageDWSame, stageDepthwise:
-			s.direct = k == 0 && (pl.nb == 1 || d.C == 1)
-			s.in = chainLayout{cs: pl.nb * hw, ps: hw, ld: d.W, size: d.C * pl.nb * hw}
-			if s.direct {
-				s.in = chainLayout{cs: hw, ps: d.C * hw, ld: d.W}
-			}
-		case stageIm2col:
-			s.direct = k == 0
-			s.in = chainLayout{cs: hw, ps: d.C * hw, ld: d.W, size: pl.nb * d.C * hw}
-		case stageStride2:
-			// Sub-planes of OH+1 rows of OW+1 with the data from (1, 1).
-			wp := g.OW + 1
-			sps := (g.OH + 1) * wp
-			s.in = chainLayout{cs: 4 * pl.nb * sps, ss: pl.nb * sps, ps: sps, ld: wp, off: wp + 1, s2: true,
-				size: d.C*4*pl.nb*sps + wp + 2}
-		default:
-			hp, wp := d.H+g.PadT+g.PadB, d.W+g.PadL+g.PadR
-			s.in = chainLayout{cs: pl.nb * hp * wp, ps: hp * wp, ld: wp, off: g.PadT*wp + g.PadL,
-				padded: true, hp: hp, padT: g.PadT, padL: g.PadL, pad: s.pad}
-			s.in.size = d.C*s.in.cs + (g.KW-1)*g.DW
-		}
-		if s.kind == stageStride2 {
-			s.offs = s.offs[:0]
-			for ch := 0; ch < d.C; ch++ {
-				for ky := 0; ky < g.KH; ky++ {
-					for kx := 0; kx < g.KW; kx++ {
-						// Input row 2·oy − PadT + ky is row oy + dy of
-						// sub-plane row parity py (likewise columns).
-						ry, rx := ky-g.PadT, kx-g.PadL
-						py, dy, px, dx := ry&1, ry>>1, rx&1, rx>>1
-						s.offs = append(s.offs, ch*s.in.cs+(2*py+px)*s.in.ss+(dy+1)*s.in.ld+dx+1)
-					}
-				}
-			}
-		}
-		if s.kind == stageShift {
-			s.offs = s.offs[:0]
-			for ch := 0; ch < d.C; ch++ {
-				for ky := 0; ky < g.KH; ky++ {
-					for kx := 0; kx < g.KW; kx++ {
-						s.offs = append(s.offs, ch*s.in.cs+ky*g.DH*s.in.ld+kx*g.DW)
-					}
-				}
-			}
-		}
-		if s.kind == stageWinograd {
-			s.wino = &st.wino[k]
-			s.wino.Prepare(d.M, d.C, s.in.tile, s.w)
-		} else if !d.depthwise {
-			ps := &st.packed[k]
-			ps.ensure(d.G)
-			for gr := range ps.fwd {
-				ps.fwd[gr].Pack(false, d.Mg, s.kg, s.w[gr*d.Mg*s.kg:(gr+1)*d.Mg*s.kg], s.kg)
-			}
-			s.pa = ps.fwd
-		}
-	}
-	last := &pl.stages[len(pl.stages)-1].d
-	ohw := last.geom.OH * last.geom.OW
-	pl.out = chainLayout{cs: ohw, ps: last.M * ohw, ld: last.geom.OW}
+	pl.buffers()
 }
 
-// chainScratch is one goroutine's working memory: each stage's input, the
+// segment splits the stages into blocks (a ResNet basic block, an
+// inverted-residual block): a block ends before a stage that is not
+// depthwise, after one that is not depthwise and either has a residual
+// or is not the block's first, where no residual reads across. It groups
+// the blocks into segments of consecutive blocks that want the same group
+// size (each block the largest of its stages' sizes, or any); with
+// single, every stage is a segment.
+func (pl *chainPlan) segment(want []int, workers int, single bool) {
+	ns := len(pl.stages)
+	limit := max(1, pl.n/(chainGroupsPerWorker*workers))
+	lo := 0
+	cut := func(b int) bool {
+		if single {
+			return true
+		}
+		if pl.stages[b].d.G > 1 || pl.stages[b-1].d.G > 1 || (b-1 == lo && pl.stages[b-1].epi.res == nil && pl.stages[b-1].res < 0) {
+			return false
+		}
+		for k := b; k < ns; k++ {
+			if r := pl.stages[k].res; r >= 0 && r < b {
+				return false
+			}
+		}
+		return true
+	}
+	pl.segs = pl.segs[:0]
+	for b := 1; b <= ns; b++ {
+		if b < ns && !cut(b) {
+			continue
+		}
+		nb := 0
+		for k := lo; k < b; k++ {
+			nb = max(nb, min(want[k], limit))
+		}
+		if n := len(pl.segs); n > 0 && chainMerge && !single {
+			last := &pl.segs[n-1]
+			if last.nb == 0 || nb == 0 || last.nb == nb {
+				last.hi, last.nb = b, max(last.nb, nb)
+				lo = b
+				continue
+			}
+		}
+		pl.segs = append(pl.segs, chainSeg{lo: lo, hi: b, nb: nb})
+		lo = b
+	}
+	for i := range pl.segs {
+		sg := &pl.segs[i]
+		sg.nb = max(1, sg.nb)
+		if chainForceGroups > 0 {
+			sg.nb = chainForceGroups
+		}
+		last := &pl.stages[sg.hi-1].d
+		ohw := last.geom.OH * last.geom.OW
+		sg.out = chainLayout{cs: ohw, ps: last.M * ohw, ld: last.geom.OW}
+		for k := sg.lo; k < sg.hi; k++ {
+			pl.stages[k].resWhole = single
+		}
+	}
+}
+
+// layouts sets every stage's input layout for its segment's group size,
+// packs the weights and decides where each residual comes from; it
+// reports false when a residual inside a segment is in a layout its stage
+// cannot read.
+func (pl *chainPlan) layouts(st *chainState) bool {
+	ok := true
+	for _, sg := range pl.segs {
+		nb := sg.nb
+		for k := sg.lo; k < sg.hi; k++ {
+			s := &pl.stages[k]
+			d, g := &s.d, &s.d.geom
+			hw := d.H * d.W
+			first := k == sg.lo
+			s.direct = false
+			switch s.kind {
+			case stageDWStride2:
+				ps := kernels.WinogradPlane(d.H, d.W, 2)
+				s.in = chainLayout{cs: nb * ps, ps: ps, size: d.C * nb * ps, parity: true, tile: 2}
+			case stageWinograd:
+				n := winogradTile(d)
+				ps := kernels.WinogradPlane(d.H, d.W, n)
+				s.in = chainLayout{cs: nb * ps, ps: ps, size: d.C * nb * ps, parity: true, stacked: true, tile: n}
+			case stageSub2:
+				ohw := g.OH * g.OW
+				s.in = chainLayout{cs: nb * ohw, ps: ohw, ld: g.OW, size: d.C * nb * ohw, sub2: true}
+			case stagePointwise, stageDWSame, stageDepthwise:
+				s.direct = first && (nb == 1 || d.C == 1)
+				s.in = chainLayout{cs: nb * hw, ps: hw, ld: d.W, size: d.C * nb * hw}
+				if s.direct {
+					s.in = chainLayout{cs: hw, ps: d.C * hw, ld: d.W}
+				}
+			case stageIm2col:
+				s.direct = first
+				s.in = chainLayout{cs: hw, ps: d.C * hw, ld: d.W, size: nb * d.C * hw}
+			case stageStride2:
+				// Sub-planes of OH+1 rows of OW+1 with the data from (1, 1).
+				wp := g.OW + 1
+				sps := (g.OH + 1) * wp
+				s.in = chainLayout{cs: 4 * nb * sps, ss: nb * sps, ps: sps, ld: wp, off: wp + 1, s2: true,
+					size: d.C*4*nb*sps + wp + 2}
+			default:
+				hp, wp := d.H+g.PadT+g.PadB, d.W+g.PadL+g.PadR
+				s.in = chainLayout{cs: nb * hp * wp, ps: hp * wp, ld: wp, off: g.PadT*wp + g.PadL,
+					padded: true, hp: hp, padT: g.PadT, padL: g.PadL, pad: s.pad}
+				s.in.size = d.C*s.in.cs + (g.KW-1)*g.DW
+			}
+			s.pack(k, st)
+		}
+		for k := sg.lo; k < sg.hi; k++ {
+			s := &pl.stages[k]
+			if s.res < 0 || s.resWhole {
+				continue
+			}
+			src := &pl.stages[s.res]
+			if s.res < sg.lo {
+				ok = false // in no scratch nor whole (blocks do not split there)
+				continue
+			}
+			if s.res == sg.lo && src.direct {
+				s.resWhole = true // the segment's input
+				continue
+			}
+			l := &src.in
+			plain := !l.padded && !l.parity && !l.s2 && !l.sub2 && l.ld == s.d.geom.OW && l.off == 0
+			if s.kind == stageWinograd {
+				ok = ok && (plain || l.stacked && l.tile == s.in.tile)
+			} else {
+				ok = ok && !l.s2 && !l.sub2
+			}
+		}
+	}
+	return ok
+}
+
+// pack sets the tap offsets of stage k and transforms or packs its
+// weights.
+func (s *chainStage) pack(k int, st *chainState) {
+	d, g := &s.d, &s.d.geom
+	if s.kind == stageStride2 {
+		s.offs = s.offs[:0]
+		for ch := 0; ch < d.C; ch++ {
+			for ky := 0; ky < g.KH; ky++ {
+				for kx := 0; kx < g.KW; kx++ {
+					// Input row 2·oy − PadT + ky is row oy + dy of
+					// sub-plane row parity py (likewise columns).
+					ry, rx := ky-g.PadT, kx-g.PadL
+					py, dy, px, dx := ry&1, ry>>1, rx&1, rx>>1
+					s.offs = append(s.offs, ch*s.in.cs+(2*py+px)*s.in.ss+(dy+1)*s.in.ld+dx+1)
+				}
+			}
+		}
+	}
+	if s.kind == stageShift {
+		s.offs = s.offs[:0]
+		for ch := 0; ch < d.C; ch++ {
+			for ky := 0; ky < g.KH; ky++ {
+				for kx := 0; kx < g.KW; kx++ {
+					s.offs = append(s.offs, ch*s.in.cs+ky*g.DH*s.in.ld+kx*g.DW)
+				}
+			}
+		}
+	}
+	if s.kind == stageWinograd {
+		s.wino = &st.wino[k]
+		s.wino.Prepare(d.M, d.C, s.in.tile, s.w)
+	} else if !d.depthwise {
+		ps := &st.packed[k]
+		ps.ensure(d.G)
+		for gr := range ps.fwd {
+			ps.fwd[gr].Pack(false, d.Mg, s.kg, s.w[gr*d.Mg*s.kg:(gr+1)*d.Mg*s.kg], s.kg)
+		}
+		s.pa = ps.fwd
+	}
+}
+
+// buffers gives the input of every stage that does not read its
+// segment's input in place a scratch buffer, reusing those whose values
+// are no longer read (a value lives from the stage that writes it to the
+// last stage that reads it, as input or residual).
+func (pl *chainPlan) buffers() {
+	pl.bufs = 0
+	for _, sg := range pl.segs {
+		last := make([]int, sg.hi-sg.lo)
+		for v := range last {
+			last[v] = sg.lo + v
+		}
+		for k := sg.lo; k < sg.hi; k++ {
+			if s := &pl.stages[k]; s.res >= 0 && !s.resWhole {
+				last[s.res-sg.lo] = max(last[s.res-sg.lo], k)
+			}
+		}
+		var holder []int // holder[b]: the value in buffer b
+		for v := sg.lo; v < sg.hi; v++ {
+			s := &pl.stages[v]
+			s.buf = -1
+			if v == sg.lo && s.direct {
+				continue
+			}
+			b := 0
+			for b < len(holder) && holder[b] >= 0 && last[holder[b]-sg.lo] >= v-1 {
+				b++
+			}
+			if b == len(holder) {
+				holder = append(holder, -1)
+			}
+			holder[b], s.buf = v, b
+		}
+		pl.bufs = max(pl.bufs, len(holder))
+	}
+}
+
+// chainScratch is one goroutine's working memory: the stage inputs, the
 // product and the column matrix (kept across calls, sized by the largest
 // layer).
 type chainScratch struct {
-	in       [chainMaxStages][]float32
+	in       [][]float32
 	out, col []float32
-	// tmp holds a product on its way to a parity layout; par and res a
-	// Winograd output and residual in the parity layout.
+	// tmp holds a product on its way to a parity layout; par a Winograd
+	// output in the parity layout, res a residual converted to the layout
+	// its stage reads.
 	tmp, par, res []float32
 }
 
 var chainScratches kernels.FreeList[chainScratch]
 
-// run computes y from x group by group over the workers.
-func (pl *chainPlan) run(x, y []float32) {
-	pl.x = x
-	defer func() { pl.x = nil }()
-	groups := (pl.n + pl.nb - 1) / pl.nb
+// run computes the segments one after another, each group by group over
+// the workers.
+func (pl *chainPlan) run() {
 	workers := runtime.GOMAXPROCS(0)
-	kernels.ParallelChunks(groups, max(1, groups/(convChunksPerWorker*workers)), func(lo, hi int) {
-		s := chainScratches.Get()
-		for gi := lo; gi < hi; gi++ {
-			i0 := gi * pl.nb
-			pl.group(s, x, y, i0, min(pl.nb, pl.n-i0))
-		}
-		chainScratches.Put(s)
-	})
+	for i := range pl.segs {
+		sg := &pl.segs[i]
+		x, y := pl.vals[sg.lo], pl.vals[sg.hi]
+		groups := (pl.n + sg.nb - 1) / sg.nb
+		kernels.ParallelChunks(groups, max(1, groups/(convChunksPerWorker*workers)), func(lo, hi int) {
+			s := chainScratches.Get()
+			for len(s.in) < pl.bufs {
+				s.in = append(s.in, nil)
+			}
+			for gi := lo; gi < hi; gi++ {
+				i0 := gi * sg.nb
+				pl.group(sg, s, x, y, i0, min(sg.nb, pl.n-i0))
+			}
+			chainScratches.Put(s)
+		})
+	}
 }
 
-// group runs every stage on images [i0, i0+cnt).
-func (pl *chainPlan) group(s *chainScratch, x, y []float32, i0, cnt int) {
-	first := &pl.stages[0]
+// group runs the segment's stages on images [i0, i0+cnt).
+func (pl *chainPlan) group(sg *chainSeg, s *chainScratch, x, y []float32, i0, cnt int) {
+	first := &pl.stages[sg.lo]
 	inSize := first.d.C * first.d.H * first.d.W
 	src := x[i0*inSize : (i0+cnt)*inSize]
 	if !first.direct {
-		buf := grow(&s.in[0], first.in.size)
+		buf := grow(&s.in[first.buf], first.in.size)
 		first.in.fill(buf, src, first.d.C, first.d.H, first.d.W, cnt)
 		src = buf
 	}
-	for k := range pl.stages {
+	for k := sg.lo; k < sg.hi; k++ {
 		st := &pl.stages[k]
 		var dst []float32
-		lo := &pl.out
-		if k == len(pl.stages)-1 {
-			dst = y[i0*pl.out.ps : (i0+cnt)*pl.out.ps]
+		lo := &sg.out
+		if k == sg.hi-1 {
+			dst = y[i0*sg.out.ps : (i0+cnt)*sg.out.ps]
 		} else {
-			lo = &pl.stages[k+1].in
-			dst = grow(&s.in[k+1], lo.size)
+			next := &pl.stages[k+1]
+			lo = &next.in
+			dst = grow(&s.in[next.buf], lo.size)
 			lo.border(dst, st.d.M, st.d.geom.OH, st.d.geom.OW, cnt)
 		}
-		if (lo.parity && (st.kind != stageWinograd || st.in.tile != lo.tile)) || lo.s2 {
+		rv := pl.residual(st, s, i0)
+		if (lo.parity && (st.kind != stageWinograd || !lo.stacked || st.in.tile != lo.tile)) || lo.s2 {
 			// Other stages write their plain product, then split it.
 			g := &st.d.geom
 			ohw := g.OH * g.OW
 			tmp := grow(&s.tmp, st.d.M*cnt*ohw)
-			st.compute(pl, s, src, tmp, &chainLayout{cs: cnt * ohw, ps: ohw, ld: g.OW}, i0, cnt)
+			st.compute(s, src, tmp, &chainLayout{cs: cnt * ohw, ps: ohw, ld: g.OW}, rv, cnt)
 			lo.split(dst, tmp, st.d.M, g.OH, g.OW, cnt, ohw, cnt*ohw)
 		} else {
-			st.compute(pl, s, src, dst, lo, i0, cnt)
+			st.compute(s, src, dst, lo, rv, cnt)
 		}
 		src = dst
 	}
+}
+
+// resView locates a stage's residual for a group: channel m of image j
+// at data[m·cs + j·ps], rows ld apart, or a parity-layout plane of tile
+// size tile there, or (stacked) channel m's planes in the stacked layout
+// at data[m·cs]; data is nil without residual.
+type resView struct {
+	data            []float32
+	cs, ps, ld      int
+	parity, stacked bool
+	tile            int
+}
+
+// residual returns where stage s finds the residual of images i0 on.
+func (pl *chainPlan) residual(s *chainStage, sc *chainScratch, i0 int) resView {
+	g := &s.d.geom
+	ohw := g.OH * g.OW
+	img := s.d.M * ohw
+	switch {
+	case s.res < 0 && s.epi.res == nil:
+		return resView{}
+	case s.res < 0:
+		return resView{data: s.epi.res[i0*img:], cs: ohw, ps: img, ld: g.OW}
+	case s.resWhole:
+		return resView{data: pl.vals[s.res][i0*img:], cs: ohw, ps: img, ld: g.OW}
+	}
+	src := &pl.stages[s.res]
+	l := &src.in
+	buf := sc.in[src.buf]
+	if l.parity {
+		return resView{data: buf, cs: l.cs, ps: l.ps, parity: true, stacked: l.stacked, tile: l.tile}
+	}
+	return resView{data: buf[l.off:], cs: l.cs, ps: l.ps, ld: l.ld}
 }
 
 // fill copies cnt images of x (NCHW, ch×h×w each) into buf in layout l.
@@ -605,12 +946,24 @@ func (l *chainLayout) fill(buf, x []float32, ch, h, w, cnt int) {
 // split copies cnt images of ch channels of h×w (channel c of image j at
 // x[c·xcs + j·xps]) into buf in a parity layout.
 func (l *chainLayout) split(buf, x []float32, ch, h, w, cnt, xps, xcs int) {
+	if l.stacked {
+		kernels.SplitParity(h, w, ch, cnt, x, xcs, xps, buf, parityOf(l.cs, h, w, l.tile, cnt))
+		return
+	}
 	if l.parity {
 		kernels.WinogradSplit(h, w, l.tile, ch, cnt, x, xcs, xps, buf, l.cs)
 		return
 	}
 	l.s2border(buf, ch, h, w, cnt)
 	kernels.SplitParity(h, w, ch, cnt, x, xcs, xps, buf, kernels.ParityLayout{N: 2, CS: l.cs, SS: l.ss, PS: l.ps, LD: l.ld, Off: l.off})
+}
+
+// parityOf is the stacked parity layout of tile size n of cnt h×w
+// planes per channel, channels cs apart.
+func parityOf(cs, h, w, n, cnt int) kernels.ParityLayout {
+	tw := (w + n - 1) / n
+	ti := ((h + n - 1) / n) * tw
+	return kernels.ParityLayout{N: n, CS: cs, SS: cnt * ti, PS: ti, LD: tw}
 }
 
 // s2border zeroes what the taps of a stride-2 layout read around the data
@@ -665,8 +1018,9 @@ func (l *chainLayout) border(buf []float32, ch, h, w, cnt int) {
 }
 
 // compute runs the stage on cnt images whose input is src (in layout
-// s.in) and writes the epilogue's result to dst in layout lo.
-func (s *chainStage) compute(pl *chainPlan, sc *chainScratch, src, dst []float32, lo *chainLayout, i0, cnt int) {
+// s.in) with the residual rv and writes the epilogue's result to dst in
+// layout lo.
+func (s *chainStage) compute(sc *chainScratch, src, dst []float32, lo *chainLayout, rv resView, cnt int) {
 	d, g := &s.d, &s.d.geom
 	ohw := g.OH * g.OW
 	// natural: dst has the unpadded channel-major layout of a product or
@@ -679,25 +1033,42 @@ func (s *chainStage) compute(pl *chainPlan, sc *chainScratch, src, dst []float32
 		if e.clamp {
 			ep.Lo, ep.Hi = e.lo, e.hi
 		}
-		ps := s.in.ps
-		if e.res != nil {
-			ep.Res, ep.ResCS, ep.ResPS = pl.parityResidual(sc, e.res, d.M, g.OH, g.OW, s.in.tile, i0, cnt)
+		ps, n := s.in.ps, s.in.tile
+		switch {
+		case rv.parity:
+			ep.Res, ep.ResCS = rv.data, rv.cs
+		case rv.data != nil:
+			buf := grow(&sc.res, d.M*cnt*ps)
+			kernels.SplitParity(g.OH, g.OW, d.M, cnt, rv.data, rv.cs, rv.ps, buf, parityOf(cnt*ps, g.OH, g.OW, n, cnt))
+			ep.Res, ep.ResCS = buf, cnt*ps
 		}
 		if lo.parity {
-			kernels.WinogradConv(s.wino, d.H, d.W, cnt, src, s.in.cs, dst, lo.cs, ep)
+			kernels.WinogradConvStacked(s.wino, d.H, d.W, cnt, src, s.in.cs, dst, lo.cs, ep)
 			return
 		}
 		par := grow(&sc.par, d.M*cnt*ps)
-		kernels.WinogradConv(s.wino, d.H, d.W, cnt, src, s.in.cs, par, cnt*ps, ep)
-		kernels.WinogradMerge(d.H, d.W, s.in.tile, d.M, cnt, par, cnt*ps, dst[lo.off:], lo.cs, lo.ps, lo.ld)
+		kernels.WinogradConvStacked(s.wino, d.H, d.W, cnt, src, s.in.cs, par, cnt*ps, ep)
+		kernels.MergeParity(d.H, d.W, d.M, cnt, par, parityOf(cnt*ps, d.H, d.W, n, cnt), dst[lo.off:], lo.cs, lo.ps, lo.ld)
 		return
+	}
+	if rv.parity {
+		// Other stages read the residual in rows.
+		buf := grow(&sc.res, d.M*cnt*ohw)
+		if rv.stacked {
+			kernels.MergeParity(g.OH, g.OW, d.M, cnt, rv.data, parityOf(rv.cs, g.OH, g.OW, rv.tile, cnt), buf, cnt*ohw, ohw, g.OW)
+		} else {
+			kernels.WinogradMerge(g.OH, g.OW, rv.tile, d.M, cnt, rv.data, rv.cs, buf, cnt*ohw, ohw, g.OW)
+		}
+		rv = resView{data: buf, cs: cnt * ohw, ps: ohw, ld: g.OW}
+	}
+	switch s.kind {
 	case stageDWSame, stageDWStride2:
 		out, cs := dst, lo.cs
 		if !natural {
 			out, cs = grow(&sc.out, d.M*cnt*ohw), cnt*ohw
 		}
 		var ep *kernels.DWEpilogue
-		if s.epi.res == nil {
+		if rv.data == nil {
 			ep = &kernels.DWEpilogue{A: s.epi.a, B: s.epi.b, Bias: s.epi.bias, Lo: float32(math.Inf(-1)), Hi: float32(math.Inf(1))}
 			if s.epi.clamp {
 				ep.Lo, ep.Hi = s.epi.lo, s.epi.hi
@@ -713,7 +1084,7 @@ func (s *chainStage) compute(pl *chainPlan, sc *chainScratch, src, dst []float32
 			kernels.DepthwiseSame(&dg, cnt, src, xcs, s.w, out, cs, ep)
 		}
 		if ep == nil || !natural {
-			s.emit(out, cs, ohw, g.OW, dst, lo, i0, cnt, ep == nil)
+			s.emit(out, cs, ohw, g.OW, dst, lo, rv, cnt, ep == nil)
 		}
 		return
 	case stageDepthwise:
@@ -724,7 +1095,7 @@ func (s *chainStage) compute(pl *chainPlan, sc *chainScratch, src, dst []float32
 		for j := 0; j < cnt; j++ {
 			kernels.DepthwiseConvChannels(g, src[j*s.in.ps:], s.in.cs, s.w, out[j*ohw:], cs, s.pad)
 		}
-		s.emit(out, cs, ohw, g.OW, dst, lo, i0, cnt, true)
+		s.emit(out, cs, ohw, g.OW, dst, lo, rv, cnt, true)
 		return
 	case stageShift, stageStride2:
 		plane := s.in.ps
@@ -733,7 +1104,7 @@ func (s *chainStage) compute(pl *chainPlan, sc *chainScratch, src, dst []float32
 		for gr := 0; gr < d.G; gr++ {
 			kernels.SgemmPackedOffsets(&s.pa[gr], cols, 1, src, s.offs[gr*s.kg:(gr+1)*s.kg], 0, out[gr*d.Mg*cols:], cols)
 		}
-		s.emit(out, cols, plane, s.in.ld, dst, lo, i0, cnt, true)
+		s.emit(out, cols, plane, s.in.ld, dst, lo, rv, cnt, true)
 		return
 	}
 	b, ldb := src, s.in.cs
@@ -752,52 +1123,35 @@ func (s *chainStage) compute(pl *chainPlan, sc *chainScratch, src, dst []float32
 	for gr := 0; gr < d.G; gr++ {
 		kernels.SgemmPacked(&s.pa[gr], false, cols, 1, b[gr*s.kg*ldb:], ldb, 0, out[gr*d.Mg*ldc:], ldc)
 	}
-	s.emit(out, ldc, ohw, g.OW, dst, lo, i0, cnt, true)
-}
-
-// parityResidual returns the residual of images [i0, i0+cnt) (NCHW res,
-// m channels of h×w) in the parity layout, with its channel and image
-// strides: the first stage's split input when the residual is the chain's
-// input and that stage is a Winograd one, else split into sc.res.
-func (pl *chainPlan) parityResidual(sc *chainScratch, res []float32, m, h, w, n, i0, cnt int) ([]float32, int, int) {
-	first := &pl.stages[0]
-	ps := kernels.WinogradPlane(h, w, n)
-	if first.kind == stageWinograd && first.in.tile == n && first.d.C == m && first.d.H == h && first.d.W == w &&
-		len(res) == len(pl.x) && &res[0] == &pl.x[0] {
-		return sc.in[0], first.in.cs, ps
-	}
-	buf := grow(&sc.res, m*cnt*ps)
-	kernels.WinogradSplit(h, w, n, m, cnt, res[i0*m*h*w:], h*w, m*h*w, buf, cnt*ps)
-	return buf, cnt * ps, ps
+	s.emit(out, ldc, ohw, g.OW, dst, lo, rv, cnt, true)
 }
 
 // emit writes the epilogue (all of it, or with full false only the copy
 // into dst) of cnt images, where channel m of image j starts at
 // src[m·cs + j·ps] with rows ld apart, into dst in layout lo (in place
-// when src is dst). Channels whose images are evenly spaced rows of
-// OH·OW on both sides (and in the residual) take one call each.
-func (s *chainStage) emit(src []float32, cs, ps, ld int, dst []float32, lo *chainLayout, i0, cnt int, full bool) {
+// when src is dst), with the residual rv (rows, or none). Channels whose
+// images are unpadded planes on both sides and in the residual take one
+// call each.
+func (s *chainStage) emit(src []float32, cs, ps, ld int, dst []float32, lo *chainLayout, rv resView, cnt int, full bool) {
 	g := &s.d.geom
 	ohw := g.OH * g.OW
-	res := s.epi.res
-	rps := s.d.M * ohw // residual image stride
-	if ld == g.OW && lo.ld == g.OW && (res == nil || lo.ps == rps || cnt == 1) {
+	if ld == g.OW && lo.ld == g.OW && (rv.data == nil || rv.ld == g.OW) {
 		for m := 0; m < s.d.M; m++ {
 			var r []float32
-			if res != nil {
-				r = res[(i0*s.d.M+m)*ohw:]
+			if rv.data != nil {
+				r = rv.data[m*rv.cs:]
 			}
-			s.emitRows(m, dst[m*lo.cs+lo.off:], src[m*cs:], r, ohw, cnt, lo.ps, ps, rps, full)
+			s.emitRows(m, dst[m*lo.cs+lo.off:], src[m*cs:], r, ohw, cnt, lo.ps, ps, rv.ps, full)
 		}
 		return
 	}
 	for m := 0; m < s.d.M; m++ {
 		for j := 0; j < cnt; j++ {
 			var r []float32
-			if res != nil {
-				r = res[((i0+j)*s.d.M+m)*ohw:]
+			if rv.data != nil {
+				r = rv.data[m*rv.cs+j*rv.ps:]
 			}
-			s.emitRows(m, dst[m*lo.cs+j*lo.ps+lo.off:], src[m*cs+j*ps:], r, g.OW, g.OH, lo.ld, ld, g.OW, full)
+			s.emitRows(m, dst[m*lo.cs+j*lo.ps+lo.off:], src[m*cs+j*ps:], r, g.OW, g.OH, lo.ld, ld, rv.ld, full)
 		}
 	}
 }
