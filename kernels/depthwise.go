@@ -103,17 +103,13 @@ func (sc *dwScratch) dwSameTable(g *ConvGeom, stride int) (chunks, period int, s
 	}
 	sc.sameKey = key
 	sc.sameOffs = sc.sameOffs[:0]
-	ti := g.OH * g.OW
 	for ky := 0; ky < g.KH; ky++ {
 		for kx := 0; kx < g.KW; kx++ {
 			if stride == 1 {
 				sc.sameOffs = append(sc.sameOffs, (ky*g.DH-g.PadT)*g.W+kx*g.DW-g.PadL)
 				continue
 			}
-			// Input row 2·oy + ry is row oy + (ry>>1) of the sub-planes
-			// of row parity ry&1 (likewise columns).
-			ry, rx := ky-g.PadT, kx-g.PadL
-			sc.sameOffs = append(sc.sameOffs, (2*(ry&1)+(rx&1))*ti+(ry>>1)*g.OW+(rx>>1))
+			sc.sameOffs = append(sc.sameOffs, parityOffset(g, ky, kx))
 		}
 	}
 	if cap(sc.masks) < (taps+1)*period {
@@ -144,6 +140,23 @@ func (sc *dwScratch) dwSameTable(g *ConvGeom, stride int) (chunks, period int, s
 	return chunks, period, sweep
 }
 
+// parityOffset is the offset of tap (ky, kx) of a stride-2 depthwise
+// convolution (output ⌈H/2⌉×⌈W/2⌉, no dilation) in the parity layout of
+// its input: input row 2·oy + ry is row oy + (ry>>1) of the sub-planes of
+// row parity ry&1 (likewise columns), sub-planes OH·OW apart.
+func parityOffset(g *ConvGeom, ky, kx int) int {
+	ry, rx := ky-g.PadT, kx-g.PadL
+	return (2*(ry&1)+(rx&1))*g.OH*g.OW + (ry>>1)*g.OW + (rx >> 1)
+}
+
+// checkStride2 panics unless g is the geometry of DepthwiseStride2.
+func checkStride2(what string, g *ConvGeom) {
+	if g.SH != 2 || g.SW != 2 || g.DH != 1 || g.DW != 1 || g.OH != (g.H+1)/2 || g.OW != (g.W+1)/2 {
+		panic(fmt.Sprintf("kernels: %s: stride %dx%d, dilation %dx%d, output %dx%d for input %dx%d: want stride 2, no dilation and output ⌈H/2⌉×⌈W/2⌉",
+			what, g.SH, g.SW, g.DH, g.DW, g.OH, g.OW, g.H, g.W))
+	}
+}
+
 // DepthwiseStride2 is DepthwiseSame for stride 2 (output ⌈H/2⌉×⌈W/2⌉,
 // no dilation) on input planes in the parity layout of WinogradSplit
 // with tile size 2: input plane j of channel c at x[c·xcs +
@@ -154,10 +167,7 @@ func DepthwiseStride2(g *ConvGeom, planes int, x []float32, xcs int, w, y []floa
 	if g.empty() || planes <= 0 {
 		return
 	}
-	if g.SH != 2 || g.SW != 2 || g.DH != 1 || g.DW != 1 || g.OH != (g.H+1)/2 || g.OW != (g.W+1)/2 {
-		panic(fmt.Sprintf("kernels: DepthwiseStride2: stride %dx%d, dilation %dx%d, output %dx%d for input %dx%d: want stride 2, no dilation and output ⌈H/2⌉×⌈W/2⌉",
-			g.SH, g.SW, g.DH, g.DW, g.OH, g.OW, g.H, g.W))
-	}
+	checkStride2("DepthwiseStride2", g)
 	dwStrided(g, 2, planes, x, xcs, WinogradPlane(g.H, g.W, 2), w, y, ycs, ep)
 }
 

@@ -3,11 +3,12 @@
 #include "textflag.h"
 #include "asm_amd64.h"
 
-// Weight gradient of a 3×3 same-size depthwise convolution (AVX-512), see
-// dw_grad.go: one accumulator per tap (Z0..Z8) over all runs of all
-// planes; each tap's inputs are a merge-masked FMA straight from memory at
-// the tap's offset (masked-off lanes are neither read nor faulted). The
-// planes of a channel are an image apart, so each run prefetches the
+// Weight gradient of a 3×3 depthwise convolution (AVX-512), same-size or
+// stride 2 on parity-split input, see dw_grad.go: one accumulator per tap
+// (Z0..Z8) over all runs of all planes; each tap's inputs are a
+// merge-masked FMA straight from memory at the tap's offset (masked-off
+// lanes are neither read nor faulted). The planes of a channel are an
+// image apart (xps bytes for x, dps for dy), so each run prefetches the
 // next plane's.
 
 // TAP adds dy (Z9) times tap t's inputs into acc: mask at moff(DX),
@@ -25,15 +26,16 @@
 	VADDSS off(R9), X0, X0 \
 	VMOVSS X0, off(R9)
 
-// func dwSameGradW9x512(x, dy *float32, offs *int, masks *uint16, runs, planes, ps int, out *float32)
-TEXT ·dwSameGradW9x512(SB), NOSPLIT, $0-64
+// func dwGradW9x512(x, dy *float32, offs *int, masks *uint16, runs, planes, xps, dps int, out *float32)
+TEXT ·dwGradW9x512(SB), NOSPLIT, $0-72
 	MOVQ x+0(FP), SI
 	MOVQ dy+8(FP), DI
 	MOVQ offs+16(FP), R8
 	MOVQ masks+24(FP), R9
 	MOVQ runs+32(FP), R10
 	MOVQ planes+40(FP), R12
-	MOVQ ps+48(FP), R13
+	MOVQ xps+48(FP), R13
+	MOVQ dps+56(FP), R14
 	VPXORD Z0, Z0, Z0
 	VPXORD Z1, Z1, Z1
 	VPXORD Z2, Z2, Z2
@@ -54,7 +56,7 @@ gw_plane:
 	MOVQ DI, AX
 gw_run:
 	PREFETCHT0 (BX)(R13*1)
-	PREFETCHT0 (AX)(R13*1)
+	PREFETCHT0 (AX)(R14*1)
 	KMOVW 18(DX), K1
 	VMOVUPS.Z (AX), K1, Z9
 	TAP(0, 0, Z0)
@@ -72,11 +74,11 @@ gw_run:
 	DECQ CX
 	JNZ gw_run
 	ADDQ R13, SI
-	ADDQ R13, DI
+	ADDQ R14, DI
 	DECQ R12
 	JNZ gw_plane
 gw_done:
-	MOVQ out+56(FP), R9
+	MOVQ out+64(FP), R9
 	VMOVAPS Z0, Z10
 	HSUMADD(Z1, 4)
 	HSUMADD(Z2, 8)

@@ -255,3 +255,22 @@ func (x *gemmJob) computeChunk(i int, bp []float32) {
 
 // panelBufs recycles the buffers of packed B slices.
 var panelBufs FreeList[[]float32]
+
+// serialWideFloats bounds the packed B block (kc × columns, in floats) of
+// a single-goroutine product that takes all its columns in one block.
+const serialWideFloats = 1 << 18
+
+// serialColStep is the column block of a single-goroutine product: all
+// of C's columns when their packed B block fits serialWideFloats (1 MiB),
+// else nc. One block writes each row of C as one run and packs each row
+// of B in one pass; blocks of nc columns would write the rows of a short
+// and wide product (a convolution with few input channels over a large
+// image: k = 16..32, n = 1024) as short runs a page apart, which costs
+// far more than the arithmetic.
+func (x *gemmJob) serialColStep() int {
+	cols := roundUp(x.n, x.im.nr)
+	if x.kc*cols <= serialWideFloats {
+		return cols
+	}
+	return min(x.im.nc, cols)
+}

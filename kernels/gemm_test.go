@@ -307,3 +307,41 @@ func BenchmarkSgemmShapes(b *testing.B) {
 		})
 	}
 }
+
+// TestSgemmPackedColumnBlocks checks SgemmPacked on both sides of its
+// column blocking (serialColStep) against the float64 reference on every
+// implementation: short, wide products taken in one block of all columns
+// (k = 24 over 1000 columns, transposed B too, and a second k block), and
+// products whose packed B would exceed the bound, split into blocks of nc
+// columns with a partial last one.
+func TestSgemmPackedColumnBlocks(t *testing.T) {
+	cases := []gemmCase{
+		{m: 19, n: 1000, k: 24, alpha: 1, beta: 0, pad: 3},
+		{m: 9, n: 1025, k: 17, alpha: -0.5, beta: 2, tB: true, pad: 1},
+		{m: 13, n: 333, k: 600, alpha: 1, beta: 1},
+		{m: 13, n: 1500, k: 200, alpha: 2, beta: 0, pad: 5},
+		{m: 7, n: 2100, k: 130, alpha: 1, beta: -1, tB: true},
+	}
+	for _, impl := range testImpls() {
+		t.Run(impl, func(t *testing.T) {
+			defer useImpl(t, impl)()
+			im := current.Load()
+			rng := rand.New(rand.NewPCG(21, 22))
+			wide := 0
+			for _, tc := range cases {
+				x := gemmJob{im: im, n: tc.n}
+				x.kblocks = (tc.k + im.kc - 1) / im.kc
+				x.kc = min(im.kc, roundUp((tc.k+x.kblocks-1)/x.kblocks, 8))
+				if x.serialColStep() >= tc.n {
+					wide++
+				} else if x.serialColStep()%im.nr != 0 {
+					t.Fatalf("column block %d not a multiple of nr %d", x.serialColStep(), im.nr)
+				}
+				runGemmCaseWith(t, rng, tc, packedGemm)
+			}
+			if wide == 0 || wide == len(cases) {
+				t.Fatalf("%d of %d cases in one column block: both blockings must be covered", wide, len(cases))
+			}
+		})
+	}
+}

@@ -114,11 +114,11 @@ func (x *gemmJob) runSerial() {
 	gemmJobs.Put(x)
 }
 
-// serialPlan splits C into column blocks of nc for one goroutine, all rows
-// per block, once the k blocking is set.
+// serialPlan splits C into column blocks for one goroutine, all rows per
+// block, once the k blocking is set (see serialColStep).
 func (x *gemmJob) serialPlan() {
 	x.nPack = 0
-	x.colStep = min(x.im.nc, roundUp(x.n, x.im.nr))
+	x.colStep = x.serialColStep()
 	x.colBlks = (x.n + x.colStep - 1) / x.colStep
 	x.rowStep = x.panels
 	x.nComp = x.colBlks

@@ -238,6 +238,12 @@ func grow(s *[]float32, n int) []float32 {
 // overhead dominates.
 const convTargetCols = 256
 
+// convPanelCols is the widest column panel of the GEMM micro-kernels: a
+// pointwise layer whose output planes are a multiple of it fills every
+// panel with one image, so its images run one per product, read and
+// written in place (no gathered copies).
+const convPanelCols = 32
+
 // convPartsMax is the number of weight-gradient partial sums: a fixed
 // split of the batch, so that the result does not depend on which
 // goroutine ran which images.
@@ -281,7 +287,7 @@ func newConvPlan(g kernels.ConvGeom, n, c, m, groups int, pointwise bool, pad fl
 	p.outSize = m * p.ohw
 	workers := runtime.GOMAXPROCS(0)
 	p.wide = n < workers
-	if !p.wide && p.ohw < convTargetCols {
+	if !p.wide && p.ohw < convTargetCols && !(pointwise && p.ohw%convPanelCols == 0) {
 		p.nb = max(1, min((convTargetCols+p.ohw-1)/p.ohw, n/(2*workers)))
 	}
 	p.shift = !p.wide && !pointwise && g.SH == 1 && g.SW == 1
@@ -510,34 +516,39 @@ func (p *convPlan) forward(pa []kernels.PackedA, w, x, y []float32, epi *convEpi
 	}
 	p.run(p.imageGroups(), func(s *convScratch, lo, hi int) {
 		for gi := lo; gi < hi; gi++ {
-			i0, cnt := p.images(gi)
-			cols := cnt * p.ohw
-			b := p.columns(s, x, i0, cnt)
-			out, ldc := y[i0*p.outSize:(i0+cnt)*p.outSize], p.ohw
-			if cnt > 1 {
-				out, ldc = grow(&s.out, p.m*cols), cols
-			}
-			for gr := 0; gr < p.groups; gr++ {
-				p.groupProduct(pa, w, gr, false, b[gr*p.kg*cols:], cols, out[gr*p.mg*ldc:], ldc)
-			}
-			if p.emit(epi, y, out, i0, cnt, ldc, p.ohw, p.ohw, 1, p.ohw) {
-				continue
-			}
-			for m := 0; m < p.m; m++ {
-				if cnt > 1 {
-					epi.apply(m, out[m*cols:(m+1)*cols])
-				} else {
-					epi.apply(m, out[m*p.ohw:(m+1)*p.ohw])
-				}
-			}
-			if cnt > 1 {
-				scatterImages(y[i0*p.outSize:], out, p.m, p.ohw, cnt)
-			}
-			for j := i0; j < i0+cnt; j++ {
-				epi.finish(y[j*p.outSize:(j+1)*p.outSize], j, p.ohw)
-			}
+			p.forwardGroup(s, pa, w, x, y, epi, gi)
 		}
 	})
+}
+
+// forwardGroup is forward (im2col or pointwise) of image group gi.
+func (p *convPlan) forwardGroup(s *convScratch, pa []kernels.PackedA, w, x, y []float32, epi *convEpilogue, gi int) {
+	i0, cnt := p.images(gi)
+	cols := cnt * p.ohw
+	b := p.columns(s, x, i0, cnt)
+	out, ldc := y[i0*p.outSize:(i0+cnt)*p.outSize], p.ohw
+	if cnt > 1 {
+		out, ldc = grow(&s.out, p.m*cols), cols
+	}
+	for gr := 0; gr < p.groups; gr++ {
+		p.groupProduct(pa, w, gr, false, b[gr*p.kg*cols:], cols, out[gr*p.mg*ldc:], ldc)
+	}
+	if p.emit(epi, y, out, i0, cnt, ldc, p.ohw, p.ohw, 1, p.ohw) {
+		return
+	}
+	for m := 0; m < p.m; m++ {
+		if cnt > 1 {
+			epi.apply(m, out[m*cols:(m+1)*cols])
+		} else {
+			epi.apply(m, out[m*p.ohw:(m+1)*p.ohw])
+		}
+	}
+	if cnt > 1 {
+		scatterImages(y[i0*p.outSize:], out, p.m, p.ohw, cnt)
+	}
+	for j := i0; j < i0+cnt; j++ {
+		epi.finish(y[j*p.outSize:(j+1)*p.outSize], j, p.ohw)
+	}
 }
 
 // groupProduct sets c (row stride ldc) to op(W_g)·b for group gr, b having
@@ -633,9 +644,16 @@ func (p *convPlan) gradOutput(s *convScratch, dy []float32, i0, cnt int) []float
 // gradWeight sets dw (groups × Mg × kg) to Σ over images of dY_g·col_gᵀ,
 // with the columns read in place from the padded input in the implicit
 // GEMM layout (dY spread onto its wp-wide rows, zero in the extra columns).
-func (p *convPlan) gradWeight(x, dy, dw []float32) {
+// then, when not nil (plans without shift only), is called with each image
+// group (p.images) right after its contribution, on the same goroutine and
+// scratch, so that work reading the same output gradient finds it in the
+// cache.
+func (p *convPlan) gradWeight(x, dy, dw []float32, then func(s *convScratch, gi int)) {
+	if then != nil && p.shift {
+		panic("ops: convPlan.gradWeight: per-group callback with an implicit-GEMM plan")
+	}
 	if !p.wide && (!p.shift || p.g.KH*p.g.KW <= 9) && kernels.HasWindowOuter(9, windowPanel(p.mg)) {
-		p.gradWeightOuter(x, dy, dw)
+		p.gradWeightOuter(x, dy, dw, then)
 		return
 	}
 	groups := p.imageGroups()
@@ -667,13 +685,13 @@ func (p *convPlan) gradWeight(x, dy, dw []float32) {
 						kernels.SgemmSerial(false, true, p.mg, p.kg, cols, 1, ag, cols, bg, cols, 1, cg, p.kg)
 					}
 				}
+				if then != nil {
+					then(s, gi)
+				}
 			}
 		}
 	})
-	copy(dw, partial[:wsize])
-	for part := 1; part < parts; part++ {
-		kernels.Add(dw, dw, partial[part*wsize:(part+1)*wsize])
-	}
+	sumParts(partial, dw, parts, wsize)
 	convPartials.Put(pp)
 }
 
@@ -870,27 +888,53 @@ func (op Conv) Backward(c *graph.Context, in, out, dout []*tensor.Tensor) ([]*te
 		op.depthwiseBackward(c, &d, in, dy.Data, needX, needW, grads)
 		return grads, nil
 	}
+	var dx *tensor.Tensor
+	if needX {
+		dx = c.Buffer(convSlotDX, in[0].Shape...)
+		grads[0] = dx
+	}
 	if needW {
 		dw := c.Buffer(convSlotDW, in[1].Shape...)
-		op.plan(&d).gradWeight(x, dy.Data, dw.Data)
+		p := op.plan(&d)
+		// A pointwise layer's input gradient is a product of the output
+		// gradient too: computed image group by image group right after the
+		// weight gradient's, it reads that gradient from the cache.
+		var then func(s *convScratch, gi int)
+		if needX && d.pointwise {
+			if tp := op.transposedPlan(&d); tp != nil && tp.pointwise && tp.nb == p.nb && tp.wide == p.wide {
+				pt := op.packTransposed(c, &d, tp, w)
+				wt := c.Buffer(convSlotWT, len(w)).Data
+				then = func(s *convScratch, gi int) {
+					tp.forwardGroup(s, pt, wt, dy.Data, dx.Data, nil, gi)
+				}
+				needX = false // done by then
+			}
+		}
+		p.gradWeight(x, dy.Data, dw.Data, then)
 		grads[1] = dw
 	}
 	if needX {
-		dx := c.Buffer(convSlotDX, in[0].Shape...)
 		st := convStateOf(c, d.G)
 		if tp := op.transposedPlan(&d); tp != nil {
-			wt := c.Buffer(convSlotWT, len(w)).Data
-			flipWeights(&d, w, wt)
-			packGroups(tp, st.bwd, false, d.Cg, tp.kg, wt)
-			tp.forward(st.bwd, wt, dy.Data, dx.Data, nil)
+			tp.forward(op.packTransposed(c, &d, tp, w), c.Buffer(convSlotWT, len(w)).Data, dy.Data, dx.Data, nil)
 		} else {
 			p := op.plan(&d)
 			packGroups(p, st.bwd, true, p.kg, d.Mg, w)
 			p.gradInputCol2im(st.bwd, w, dy.Data, dx.Data)
 		}
-		grads[0] = dx
 	}
 	return grads, nil
+}
+
+// packTransposed writes the flipped, transposed weights of the input
+// gradient's convolution tp into the context (slot convSlotWT) and packs
+// them; it returns the packed groups.
+func (op Conv) packTransposed(c *graph.Context, d *convDims, tp *convPlan, w []float32) []kernels.PackedA {
+	st := convStateOf(c, d.G)
+	wt := c.Buffer(convSlotWT, len(w)).Data
+	flipWeights(d, w, wt)
+	packGroups(tp, st.bwd, false, d.Cg, tp.kg, wt)
+	return st.bwd
 }
 
 // depthwiseBackward computes the input and weight gradients of a depthwise
@@ -899,6 +943,9 @@ func (op Conv) depthwiseBackward(c *graph.Context, d *convDims, in []*tensor.Ten
 	g := d.geom
 	if g.SH == 1 && g.SW == 1 && g.OH == g.H && g.OW == g.W && op.PadValue == 0 {
 		depthwiseSameBackward(c, d, in, dy, needX, needW, grads)
+		return
+	}
+	if op.depthwiseStride2Backward(c, d, in, dy, needX, needW, grads) {
 		return
 	}
 	ohw := g.OH * g.OW
@@ -950,30 +997,68 @@ func (op Conv) depthwiseBackward(c *graph.Context, d *convDims, in []*tensor.Ten
 // depthwiseSameBackward is depthwiseBackward for same-size stride-1
 // layers with zero padding: the weight gradient with channels spread over
 // the workers (each sums its channels over all images, so there are no
-// partial sums to add), the input gradient with images spread over them.
+// partial sums to add), the input gradient with images spread over them,
+// both in one parallel region.
 func depthwiseSameBackward(c *graph.Context, d *convDims, in []*tensor.Tensor, dy []float32, needX, needW bool, grads []*tensor.Tensor) {
 	g := d.geom
 	hw, taps := g.H*g.W, g.KH*g.KW
 	ps := d.C * hw
 	x, w := in[0].Data, in[1].Data
-	workers := runtime.GOMAXPROCS(0)
+	dw, dx := dwGradBuffers(c, in, needW, needX, grads)
+	gradBothParallel(d, needW, needX, func(lo, hi int) {
+		gl := g
+		gl.C = hi - lo
+		kernels.DepthwiseSameGradWeight(&gl, d.N, x[lo*hw:], dy[lo*hw:], ps, dw[lo*taps:])
+	}, func(lo, hi int) {
+		kernels.DepthwiseSameGradInput(&g, hi-lo, dy[lo*ps:], ps, w, dx[lo*ps:])
+	})
+}
+
+// dwGradBuffers returns the context's weight-gradient buffer (cleared)
+// when needW and input-gradient buffer when needX, nil otherwise, and
+// sets them as grads[1] and grads[0].
+func dwGradBuffers(c *graph.Context, in []*tensor.Tensor, needW, needX bool, grads []*tensor.Tensor) (dw, dx []float32) {
 	if needW {
-		dw := c.Buffer(convSlotDW, in[1].Shape...)
-		clear(dw.Data)
-		kernels.ParallelChunks(d.C, max(1, d.C/(4*workers)), func(lo, hi int) {
-			gl := g
-			gl.C = hi - lo
-			kernels.DepthwiseSameGradWeight(&gl, d.N, x[lo*hw:], dy[lo*hw:], ps, dw.Data[lo*taps:])
-		})
-		grads[1] = dw
+		t := c.Buffer(convSlotDW, in[1].Shape...)
+		dw = t.Data
+		clear(dw)
+		grads[1] = t
 	}
 	if needX {
-		dx := c.Buffer(convSlotDX, in[0].Shape...)
-		kernels.ParallelChunks(d.N, max(1, d.N/(4*workers)), func(lo, hi int) {
-			kernels.DepthwiseSameGradInput(&g, hi-lo, dy[lo*ps:], ps, w, dx.Data[lo*ps:])
-		})
-		grads[0] = dx
+		t := c.Buffer(convSlotDX, in[0].Shape...)
+		dx = t.Data
+		grads[0] = t
 	}
+	return dw, dx
+}
+
+// gradBothParallel runs, in one parallel region, weight(lo, hi) over
+// chunks of the channels (when needW) and input(lo, hi) over chunks of the
+// images (when needX) of a depthwise backward.
+func gradBothParallel(d *convDims, needW, needX bool, weight, input func(lo, hi int)) {
+	var wn, xn int // channel and image units
+	if needW {
+		wn = d.C
+	}
+	if needX {
+		xn = d.N
+	}
+	if wn+xn == 0 {
+		return
+	}
+	units := wn // the smaller nonzero side sets the chunk size
+	if units == 0 || xn > 0 && xn < units {
+		units = xn
+	}
+	grain := max(1, units/(4*runtime.GOMAXPROCS(0)))
+	kernels.ParallelChunks(wn+xn, grain, func(lo, hi int) {
+		if lo < wn {
+			weight(lo, min(hi, wn))
+		}
+		if hi > wn {
+			input(max(lo, wn)-wn, hi-wn)
+		}
+	})
 }
 
 // BackwardReadsInput is true for X and W (B's gradient needs only dY).

@@ -94,6 +94,12 @@ var convCases = []convCase{
 	{name: "groups_2x2", op: Conv{Groups: 2, PadB: 1, PadR: 1}, x: []int{2, 4, 6, 5}, w: []int{6, 2, 2, 3}, bias: true},
 	{name: "pointwise", op: Conv{}, x: []int{2, 3, 7, 5}, w: []int{4, 3, 1, 1}, bias: true},
 	{name: "pointwise_groups", op: Conv{Groups: 3}, x: []int{2, 6, 4, 3}, w: []int{3, 2, 1, 1}},
+	// Images gathered two per product with a last group of one, and
+	// planes of one full 32-column panel (one image per product); the
+	// backward computes the input gradient group by group after the
+	// weight gradient's.
+	{name: "pointwise_batch9_gathered", op: Conv{}, x: []int{9, 5, 3, 3}, w: []int{7, 5, 1, 1}, bias: true},
+	{name: "pointwise_planes32_groups2", op: Conv{Groups: 2}, x: []int{8, 4, 4, 8}, w: []int{6, 2, 1, 1}},
 	{name: "1x1_stride2", op: Conv{StrideH: 2, StrideW: 2}, x: []int{2, 3, 7, 5}, w: []int{4, 3, 1, 1}},
 	{name: "negative_padding", op: Conv{PadT: 1, PadL: 1, PadB: 1, PadR: 1, PadValue: -0.375}, x: []int{2, 3, 7, 5}, w: []int{2, 3, 3, 3}, bias: true},
 	{name: "batch5_rect_kernel", op: Conv{StrideH: 2, PadT: 2, PadB: 1}, x: []int{5, 2, 6, 4}, w: []int{3, 2, 4, 1}, bias: true, skipGrad: true},

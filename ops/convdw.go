@@ -4,7 +4,9 @@ import (
 	"math"
 	"runtime"
 
+	"lowbit/graph"
 	"lowbit/kernels"
+	"lowbit/tensor"
 )
 
 // dwParityScratch holds the parity-split input channels of the stride-2
@@ -25,7 +27,7 @@ const dwParityBlock = 1 << 14
 func (op Conv) depthwiseMasked(d *convDims, x, w, y []float32, epi *convEpilogue) bool {
 	g := d.geom
 	same := g.SH == 1 && g.SW == 1 && g.OH == g.H && g.OW == g.W
-	s2 := g.SH == 2 && g.SW == 2 && g.DH == 1 && g.DW == 1 && g.OH == (g.H+1)/2 && g.OW == (g.W+1)/2
+	s2 := halvingStride2(&g)
 	if op.PadValue != 0 || (!same && !s2) || g.OH <= 0 || g.OW <= 0 {
 		return false
 	}
@@ -81,6 +83,13 @@ func (op Conv) depthwiseMasked(d *convDims, x, w, y []float32, epi *convEpilogue
 	return true
 }
 
+// halvingStride2 reports whether g is a stride-2 geometry without
+// dilation whose output is ⌈H/2⌉×⌈W/2⌉, the one kernels.DepthwiseStride2
+// and its backward take.
+func halvingStride2(g *kernels.ConvGeom) bool {
+	return g.SH == 2 && g.SW == 2 && g.DH == 1 && g.DW == 1 && g.OH == (g.H+1)/2 && g.OW == (g.W+1)/2
+}
+
 // channelEpilogue sets *dst to ep restricted to the channels from c0 on
 // and returns dst, or nil when there is no epilogue (!has).
 func channelEpilogue(dst *kernels.DWEpilogue, has bool, ep *kernels.DWEpilogue, c0 int) *kernels.DWEpilogue {
@@ -95,4 +104,52 @@ func channelEpilogue(dst *kernels.DWEpilogue, has bool, ep *kernels.DWEpilogue, 
 		dst.Bias = dst.Bias[c0:]
 	}
 	return dst
+}
+
+// depthwiseStride2Backward is depthwiseBackward for the stride-2 layers
+// of depthwiseMasked, with the masked kernels on parity-split planes
+// instead of padded copies: the weight gradient with channels spread over
+// the workers (each sums its channels over all images in a fixed order),
+// the input gradient with images spread over them, each block of channels
+// computed in the parity layout and merged into planes; both in one
+// parallel region. It reports false, doing nothing, for other geometries.
+func (op Conv) depthwiseStride2Backward(c *graph.Context, d *convDims, in []*tensor.Tensor, dy []float32, needX, needW bool, grads []*tensor.Tensor) bool {
+	g := d.geom
+	if op.PadValue != 0 || !halvingStride2(&g) || g.OH <= 0 || g.OW <= 0 {
+		return false
+	}
+	hw, ohw, taps := g.H*g.W, g.OH*g.OW, g.KH*g.KW
+	ps := kernels.WinogradPlane(g.H, g.W, 2)
+	x, w := in[0].Data, in[1].Data
+	dw, dx := dwGradBuffers(c, in, needW, needX, grads)
+	// Planes per parity block: images of one channel (weight gradient),
+	// channels of one image (input gradient).
+	blk := max(1, dwParityBlock/ps)
+	gradBothParallel(d, needW, needX, func(lo, hi int) {
+		par := dwParityScratch.Get()
+		defer dwParityScratch.Put(par)
+		gl := g
+		gl.C = 1
+		for ch := lo; ch < hi; ch++ {
+			for j0 := 0; j0 < d.N; j0 += blk {
+				cnt := min(blk, d.N-j0)
+				buf := grow(par, cnt*ps)
+				kernels.WinogradSplit(g.H, g.W, 2, 1, cnt, x[(j0*d.C+ch)*hw:], hw, d.C*hw, buf, cnt*ps)
+				kernels.DepthwiseStride2GradWeight(&gl, cnt, buf, cnt*ps, ps, dy[(j0*d.M+ch)*ohw:], ohw, d.M*ohw, dw[ch*taps:])
+			}
+		}
+	}, func(lo, hi int) {
+		par := dwParityScratch.Get()
+		defer dwParityScratch.Put(par)
+		for n := lo; n < hi; n++ {
+			for c0 := 0; c0 < d.C; c0 += blk {
+				gl := g
+				gl.C = min(blk, d.C-c0)
+				buf := grow(par, gl.C*ps)
+				kernels.DepthwiseStride2GradInput(&gl, 1, dy[(n*d.M+c0)*ohw:], ohw, ohw, w[c0*taps:], buf, ps, ps)
+				kernels.WinogradMerge(g.H, g.W, 2, gl.C, 1, buf, ps, dx[(n*d.C+c0)*hw:], hw, hw, g.W)
+			}
+		}
+	})
+	return true
 }

@@ -35,6 +35,9 @@ func TestDepthwiseMaskedTraining(t *testing.T) {
 		{"s2_3x3_even", Conv{StrideH: 2, StrideW: 2, PadT: 1, PadL: 1, PadB: 1, PadR: 1}, 3, 8, 6, 3, false},
 		{"s2_5x5_odd", Conv{StrideH: 2, StrideW: 2, PadT: 2, PadL: 2, PadB: 2, PadR: 2}, 3, 9, 11, 5, true},
 		{"s2_3x3_asym", Conv{StrideH: 2, StrideW: 2, PadT: 0, PadL: 0, PadB: 1, PadR: 1}, 2, 5, 7, 3, false},
+		// Planes big enough that the backward splits images (weight
+		// gradient) and channels (input gradient) into several blocks.
+		{"s2_3x3_blocks", Conv{StrideH: 2, StrideW: 2, PadT: 1, PadL: 1, PadB: 1, PadR: 1}, 6, 64, 62, 3, true},
 		{"s1_padvalue_fallback", Conv{PadT: 1, PadL: 1, PadB: 1, PadR: 1, PadValue: 0.5}, 3, 5, 5, 3, true},
 		{"s2_valid_fallback", Conv{StrideH: 2, StrideW: 2}, 3, 7, 7, 3, false},
 	}

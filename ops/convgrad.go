@@ -46,8 +46,10 @@ func windowPanel(mg int) int {
 // convWindowCols grid positions); otherwise they are rows of the column
 // matrix (the input itself for pointwise layers). Nothing of the input is
 // packed. The fixed split into partial sums hold the gradient transposed
-// (row r of the column matrix, then the output channels).
-func (p *convPlan) gradWeightOuter(x, dy, dw []float32) {
+// (row r of the column matrix, then the output channels). then, when not
+// nil (only without shift), runs after each image group's gradient while
+// its output gradient is still in cache (see gradWeight).
+func (p *convPlan) gradWeightOuter(x, dy, dw []float32, then func(s *convScratch, gi int)) {
 	g := &p.g
 	plane := p.hp * p.wp
 	taps := g.KH * g.KW
@@ -110,13 +112,14 @@ func (p *convPlan) gradWeightOuter(x, dy, dw []float32) {
 						}
 					}
 				}
+				if then != nil {
+					then(s, gi)
+				}
 			}
 		}
 	})
 	// dw[m][row within the group] = Σ_parts of the transposed sums.
-	for part := 1; part < parts; part++ {
-		kernels.Add(partial[:tsize], partial[:tsize], partial[part*tsize:(part+1)*tsize])
-	}
+	sumParts(partial, partial[:tsize], parts, tsize)
 	for r := 0; r < p.rows; r++ {
 		gr := r / p.kg
 		row := partial[r*ldo:]
@@ -125,4 +128,19 @@ func (p *convPlan) gradWeightOuter(x, dy, dw []float32) {
 		}
 	}
 	convPartials.Put(pp)
+}
+
+// sumParts sets dst (size floats) to the sum of the parts partial sums in
+// partial (size floats each, part 0 first; dst may be part 0), adding them
+// in part order for every element, with the elements spread over the
+// workers.
+func sumParts(partial, dst []float32, parts, size int) {
+	kernels.ParallelChunks(size, max(1<<14, size/(4*runtime.GOMAXPROCS(0))), func(lo, hi int) {
+		if &dst[lo] != &partial[lo] {
+			copy(dst[lo:hi], partial[lo:hi])
+		}
+		for part := 1; part < parts; part++ {
+			kernels.Add(dst[lo:hi], dst[lo:hi], partial[part*size+lo:part*size+hi])
+		}
+	})
 }
