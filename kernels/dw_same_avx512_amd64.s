@@ -2,10 +2,27 @@
 
 #include "textflag.h"
 
+// TAP4 adds tap CX (weight at woff(R8)(CX*4) into wz, offset at
+// ooff(R9)(CX*8)) of four runs side by side into a0..a3 under the mask row
+// at AX, which it advances to the next tap's.
+#define TAP4(woff, ooff, wz, a0, a1, a2, a3) \
+	VBROADCASTSS woff(R8)(CX*4), wz \
+	MOVQ ooff(R9)(CX*8), BX \
+	KMOVW (AX)(DX*2), K1 \
+	KMOVW 2(AX)(DX*2), K2 \
+	KMOVW 4(AX)(DX*2), K3 \
+	KMOVW 6(AX)(DX*2), K4 \
+	VFMADD231PS (SI)(BX*4), wz, K1, a0 \
+	VFMADD231PS 64(SI)(BX*4), wz, K2, a1 \
+	VFMADD231PS 128(SI)(BX*4), wz, K3, a2 \
+	VFMADD231PS 192(SI)(BX*4), wz, K4, a3 \
+	ADDQ R14, AX
+
 // func dwSame512(x, y, w *float32, offs *int, masks *uint16, taps, chunks, period int, a, b, bias, lo, hi float32)
 //
-// Runs of 16 outputs: acc = sum over taps t (in order) of w[t]*x[16r+offs[t]+i]
-// for the lanes of tap t's mask (others add nothing), then
+// Runs of 16 outputs: acc = sum over taps t of w[t]*x[16r+offs[t]+i]
+// for the lanes of tap t's mask (others add nothing; in order for single
+// runs, the even and the odd taps apart for four side by side), then
 // min(max(a*(acc+bias) + b, lo), hi) stored under the run's store mask.
 // Four runs go side by side (independent FMA chains), then single runs.
 //
@@ -37,24 +54,34 @@ same4:
 	VPXORD Z1, Z1, Z1
 	VPXORD Z2, Z2, Z2
 	VPXORD Z3, Z3, Z3
+	VPXORD Z8, Z8, Z8
+	VPXORD Z9, Z9, Z9
+	VPXORD Z10, Z10, Z10
+	VPXORD Z11, Z11, Z11
 	XORQ CX, CX
 	MOVQ R10, AX
 
-same4_tap:
-	VBROADCASTSS (R8)(CX*4), Z21
-	MOVQ (R9)(CX*8), BX
-	KMOVW (AX)(DX*2), K1
-	KMOVW 2(AX)(DX*2), K2
-	KMOVW 4(AX)(DX*2), K3
-	KMOVW 6(AX)(DX*2), K4
-	VFMADD231PS (SI)(BX*4), Z21, K1, Z0
-	VFMADD231PS 64(SI)(BX*4), Z21, K2, Z1
-	VFMADD231PS 128(SI)(BX*4), Z21, K3, Z2
-	VFMADD231PS 192(SI)(BX*4), Z21, K4, Z3
-	ADDQ R14, AX
-	INCQ CX
+	// Taps in pairs: the even ones into Z0..Z3, the odd ones into
+	// Z8..Z11 (eight independent FMA chains), added at the end.
+same4_tap2:
+	LEAQ 1(CX), BX
+	CMPQ BX, R11
+	JGE same4_tap1
+	TAP4(0, 0, Z21, Z0, Z1, Z2, Z3)
+	TAP4(4, 8, Z22, Z8, Z9, Z10, Z11)
+	ADDQ $2, CX
+	JMP same4_tap2
+
+same4_tap1:
 	CMPQ CX, R11
-	JL same4_tap
+	JGE same4_sum
+	TAP4(0, 0, Z21, Z0, Z1, Z2, Z3)
+
+same4_sum:
+	VADDPS Z8, Z0, Z0
+	VADDPS Z9, Z1, Z1
+	VADDPS Z10, Z2, Z2
+	VADDPS Z11, Z3, Z3
 
 	// AX is now the store-mask row.
 	VADDPS Z18, Z0, Z0

@@ -67,10 +67,19 @@ func (p *convPlan) gradWeightOuter(x, dy, dw []float32, then func(s *convScratch
 		}
 	}
 	parts := min(groups, convPartsMax)
-	width := windowPanel(p.mg)
-	panels := (p.mg + width - 1) / width
-	ldo := panels * width // transposed gradient: a row of ldo per matrix row
-	tsize := p.rows * ldo
+	// A pointwise layer with fewer input than output channels (expansion)
+	// transposes its input into the panels instead, and broadcasts the
+	// output gradient: the partial sums then hold the gradient itself
+	// (output channel, then input channel in rows of ldo).
+	swap := p.swapOuter()
+	pm, prows := p.mg, p.rows // panel channels, broadcast rows
+	if swap {
+		pm, prows = p.c, p.m
+	}
+	width := windowPanel(pm)
+	panels := (pm + width - 1) / width
+	ldo := panels * width // a row of ldo per broadcast row
+	tsize := prows * ldo
 	pp := convPartials.Get()
 	partial := grow(pp, parts*tsize)
 	p.run(parts, func(s *convScratch, lo, hi int) {
@@ -93,7 +102,20 @@ func (p *convPlan) gradWeightOuter(x, dy, dw []float32, then func(s *convScratch
 					xs = p.columns(s, x, i0, cnt)
 				}
 				panel := grow(&s.out, cols*width)
-				for gr := 0; gr < p.groups; gr++ {
+				if swap {
+					for q := 0; q < panels; q++ {
+						c0 := q * width
+						kernels.PanelT(panel, xs[c0*cols:], cols, min(width, p.c-c0), cols, width)
+						for r := 0; r < p.m; r += 9 {
+							ro := rowOffs[:min(9, p.m-r)]
+							for t := range ro {
+								ro[t] = t * cols
+							}
+							kernels.WindowOuter(dyp[r*cols:], ro, panel, width, cols, acc[r*ldo+c0:], ldo)
+						}
+					}
+				}
+				for gr := 0; gr < p.groups && !swap; gr++ {
 					for q := 0; q < panels; q++ {
 						m0 := gr*p.mg + q*width
 						kernels.PanelT(panel, dyp[m0*cols:], cols, min(width, p.mg-q*width), cols, width)
@@ -120,6 +142,13 @@ func (p *convPlan) gradWeightOuter(x, dy, dw []float32, then func(s *convScratch
 	})
 	// dw[m][row within the group] = Σ_parts of the transposed sums.
 	sumParts(partial, partial[:tsize], parts, tsize)
+	if swap {
+		for m := 0; m < p.m; m++ {
+			copy(dw[m*p.kg:(m+1)*p.kg], partial[m*ldo:])
+		}
+		convPartials.Put(pp)
+		return
+	}
 	for r := 0; r < p.rows; r++ {
 		gr := r / p.kg
 		row := partial[r*ldo:]
@@ -129,6 +158,17 @@ func (p *convPlan) gradWeightOuter(x, dy, dw []float32, then func(s *convScratch
 	}
 	convPartials.Put(pp)
 }
+
+// swapOuter reports whether gradWeightOuter transposes the input rather
+// than the output gradient: pointwise layers without groups whose input
+// has fewer channels, a smaller transpose, and at least one full panel.
+func (p *convPlan) swapOuter() bool {
+	return !p.shift && p.pointwise && p.groups == 1 && p.c < p.m && p.c >= convSwapMin
+}
+
+// convSwapMin is the fewest input channels for which swapOuter transposes
+// the input (narrower panels use the micro-kernel poorly).
+const convSwapMin = 16
 
 // sumParts sets dst (size floats) to the sum of the parts partial sums in
 // partial (size floats each, part 0 first; dst may be part 0), adding them
