@@ -80,7 +80,7 @@ evaluates to the same top-1 with lowbit eval.`,
 	fl.IntVar(&f.firstLast, "first-last-bits", 8, "bits of the first and last layer's weights and inputs (0 = no override)")
 	fl.Float64Var(&f.ratio, "outlier-ratio", quant.DefaultOutlierRatio, "OLAQ outlier ratio (fraction of non-zero values kept in high precision)")
 	fl.StringVar(&f.outlierFormat, "outlier-format", "fp16", "OLAQ outlier storage: fp16, int8 or fp32")
-	fl.BoolVar(&f.perChannel, "per-channel", false, "per-output-channel weight scales (uniform) or normalization (WEQ)")
+	fl.BoolVar(&f.perChannel, "per-channel", false, "per-output-channel weight scales (uniform) or normalization (WEQ); not with olaq")
 	fl.BoolVar(&f.weqZero, "weq-zero", false, "WEQ weights with 2^b−1 levels including 0 (default 2^b, no zero level)")
 	fl.StringVar(&f.skip, "skip", "", "comma-separated Conv/Gemm node names to leave in float")
 	fl.StringVar(&f.layerBits, "layer-bits", "", "per-layer bits, e.g. conv2=4/8,fc1=2/f (weight/input; f = float, - = default)")
@@ -142,6 +142,11 @@ func policyFromFlags(f quantizeFlags) (quant.Policy, error) {
 	p.OutlierRatio = f.ratio
 	if p.OutlierFormat, err = quant.ParseOutlierFormat(f.outlierFormat); err != nil {
 		return p, fmt.Errorf("--outlier-format: %w", err)
+	}
+	if f.perChannel && m == quant.MethodOLAQ {
+		// OLAQ's outlier threshold and dense grid are per layer (methods.md §4);
+		// silently quantizing per tensor would mislabel the result.
+		return p, fmt.Errorf("--per-channel: not supported with --method olaq (its outlier threshold and grid are per layer)")
 	}
 	p.PerChannel, p.WEQZero = f.perChannel, f.weqZero
 	for _, s := range strings.Split(f.skip, ",") {

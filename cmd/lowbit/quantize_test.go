@@ -85,6 +85,7 @@ func TestQuantizeFlagErrors(t *testing.T) {
 		{[]string{"--model", "m.onnx", "--wbits", "9"}, "--wbits"},
 		{[]string{"--model", "m.onnx", "--calib", "best"}, "--calib"},
 		{[]string{"--model", "m.onnx", "--outlier-ratio", "1"}, "--outlier-ratio"},
+		{[]string{"--model", "m.onnx", "--method", "olaq", "--per-channel"}, "--per-channel"},
 		{[]string{"--model", "m.onnx", "--layer-bits", "conv1=4"}, "--layer-bits"},
 		{[]string{"--model", "m.onnx", "--layer-bits", "conv1=4/x"}, "--layer-bits"},
 		{[]string{"--model", "/nonexistent/m.onnx"}, "/nonexistent/m.onnx"},
