@@ -14,5 +14,8 @@
 // For quantization-aware training, InsertQAT places FakeQuant or learned
 // DuQ quantizers (duq.go; ONNX form in duq_onnx.go) under a QATPolicy
 // that adds the precision highway (highway.go) and negative padding, and
-// SetBits re-targets them for progressive schedules.
+// SetBits re-targets them for progressive schedules. With per-channel
+// weights (Policy.PerChannel) a DuQ weight quantizer has α and γ of shape
+// [Cout], initialized channel by channel (an extension of methods.md §6,
+// which has one range and scale per tensor); activations stay per tensor.
 package quant

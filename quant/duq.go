@@ -48,7 +48,9 @@ func ParseDuQMode(s string) (DuQMode, error) {
 const HSwishOffset = 0.375
 
 // DuQ is the differentiable unified quantizer: inputs X, α and γ (scalars,
-// a = softplus(α) the input range, c = softplus(γ) the output scale). The
+// a = softplus(α) the input range, c = softplus(γ) the output scale; for
+// weights also of shape [C], one range and scale per output channel, C
+// being axis 0 of X). The
 // rounding uses the straight-through estimator; gradients are
 // ∂ŷ/∂x = c/a inside the clip range and 0 outside, ∂ŷ/∂α = −c·u/a·σ(α)
 // inside (u = x/a, or (h+3/8)/a) and 0 outside, ∂ŷ/∂γ = R(u)·σ(γ).
@@ -89,10 +91,37 @@ func (q DuQ) InferShapes(in [][]int) ([][]int, error) {
 	if q.Bits < 2 || q.Bits > 16 {
 		return nil, fmt.Errorf("DuQ: %d bits outside 2..16", q.Bits)
 	}
-	if tensor.Numel(in[1]) != 1 || tensor.Numel(in[2]) != 1 {
-		return nil, fmt.Errorf("DuQ: alpha %v and gamma %v must be scalars", in[1], in[2])
+	na, ng := tensor.Numel(in[1]), tensor.Numel(in[2])
+	switch {
+	case na == 1 && ng == 1:
+	case q.Mode == DuQWeight && len(in[1]) == 1 && len(in[2]) == 1 && na == ng && len(in[0]) > 0 && in[0][0] == na:
+		// Per output channel (axis 0 of the weight).
+	default:
+		return nil, fmt.Errorf("DuQ %s: alpha %v and gamma %v must be scalars, or (weights only) both of shape [%s] (one per output channel of weight %v)",
+			q.Mode, in[1], in[2], dimName(in[0]), in[0])
 	}
 	return [][]int{in[0]}, nil
+}
+
+// dimName names axis 0 of shape s in messages.
+func dimName(s []int) string {
+	if len(s) == 0 {
+		return "C"
+	}
+	return fmt.Sprint(s[0])
+}
+
+// duqChannels returns the number of channels of a DuQ whose range input is
+// alpha (1 = per tensor) and the number of elements of x per channel.
+func duqChannels(x, alpha *tensor.Tensor) (channels, inner int, err error) {
+	channels = len(alpha.Data)
+	if channels <= 1 {
+		return 1, len(x.Data), nil
+	}
+	if len(x.Shape) == 0 || x.Shape[0] != channels {
+		return 0, 0, fmt.Errorf("DuQ: %d per-channel ranges for input of shape %v", channels, x.Shape)
+	}
+	return channels, len(x.Data) / channels, nil
 }
 
 // Softplus is log(1 + e^x), computed stably.
@@ -141,43 +170,71 @@ func (q DuQ) round(u, s float32) float32 {
 	return float32(math.RoundToEven(float64(u*s))) / s
 }
 
-// Forward implements graph.Op.
+// Forward implements graph.Op. With α, γ of shape [C] (weights per
+// output channel) channel k of x (axis 0) uses a_k, c_k.
 func (q DuQ) Forward(c *graph.Context, in []*tensor.Tensor) ([]*tensor.Tensor, error) {
 	x := in[0]
-	a, cs := q.Scales(in[1].Data[0], in[2].Data[0])
-	if !(a > 0) || !(cs > 0) {
-		return nil, fmt.Errorf("DuQ: range a=%v and scale c=%v must be positive (if training: the quantizer collapsed; lower the learning rate or check that the float model trains)", a, cs)
+	channels, inner, err := duqChannels(x, in[1])
+	if err != nil {
+		return nil, err
 	}
 	y := c.Buffer(0, x.Shape...)
-	s, off := q.steps(), q.offset()
-	if q.noRound {
-		kernels.ParallelChunks(len(x.Data), duqBlock, func(lo, hi int) {
-			for i, v := range x.Data[lo:hi] {
-				u, _ := q.u(v, a)
-				y.Data[lo+i] = cs*u - off
+	if channels > 1 {
+		for k := range channels {
+			if _, _, err := q.checkedScales(in[1].Data[k], in[2].Data[k]); err != nil {
+				return nil, fmt.Errorf("channel %d: %w", k, err)
+			}
+		}
+		kernels.Parallel(channels, max(1, duqBlock/max(inner, 1)), func(lo, hi int) {
+			for k := lo; k < hi; k++ {
+				a, cs := q.Scales(in[1].Data[k], in[2].Data[k])
+				q.forward(x.Data[k*inner:(k+1)*inner], y.Data[k*inner:(k+1)*inner], a, cs)
 			}
 		})
 		return []*tensor.Tensor{y}, nil
 	}
+	a, cs, err := q.checkedScales(in[1].Data[0], in[2].Data[0])
+	if err != nil {
+		return nil, err
+	}
+	kernels.ParallelChunks(len(x.Data), duqBlock, func(b, e int) { q.forward(x.Data[b:e], y.Data[b:e], a, cs) })
+	return []*tensor.Tensor{y}, nil
+}
+
+// checkedScales returns the range and scale, which must be positive.
+func (q DuQ) checkedScales(alpha, gamma float32) (a, cs float32, err error) {
+	a, cs = q.Scales(alpha, gamma)
+	if !(a > 0) || !(cs > 0) {
+		return 0, 0, fmt.Errorf("DuQ: range a=%v and scale c=%v must be positive (if training: the quantizer collapsed; lower the learning rate or check that the float model trains)", a, cs)
+	}
+	return a, cs, nil
+}
+
+// forward quantizes x into y with range a and scale cs.
+func (q DuQ) forward(x, y []float32, a, cs float32) {
+	s, off := q.steps(), q.offset()
+	if q.noRound {
+		for i, v := range x {
+			u, _ := q.u(v, a)
+			y[i] = cs*u - off
+		}
+		return
+	}
 	// The grid form of the ONNX export (duq_onnx.go), in the same float32
 	// operations: code = clamp(round((x + off) / (a/s))), ŷ = code·(c/s) − off.
 	stepIn, stepOut, lo := q.Steps(a, cs)
-	kernels.ParallelChunks(len(x.Data), duqBlock, func(b, e int) {
-		yd := y.Data[b:e]
-		for i, v := range x.Data[b:e] {
-			k := float32(math.RoundToEven(float64((v + off) / stepIn)))
-			switch {
-			case k < lo:
-				k = lo
-			case k > s:
-				k = s
-			case k != k: // NaN
-				k = 0
-			}
-			yd[i] = float32(k*stepOut) - off
+	for i, v := range x {
+		k := float32(math.RoundToEven(float64((v + off) / stepIn)))
+		switch {
+		case k < lo:
+			k = lo
+		case k > s:
+			k = s
+		case k != k: // NaN
+			k = 0
 		}
-	})
-	return []*tensor.Tensor{y}, nil
+		y[i] = float32(k*stepOut) - off
+	}
 }
 
 // duqBlock is the number of elements per parallel chunk of DuQ's forward
@@ -200,13 +257,47 @@ func (q DuQ) Steps(a, c float32) (stepIn, stepOut, lo float32) {
 // Backward implements graph.Op.
 func (q DuQ) Backward(c *graph.Context, in, out, dout []*tensor.Tensor) ([]*tensor.Tensor, error) {
 	x, dy := in[0], dout[0]
-	alpha, gamma := float64(in[1].Data[0]), float64(in[2].Data[0])
-	a, cs := q.Scales(in[1].Data[0], in[2].Data[0])
-	s := q.steps()
+	channels, inner, err := duqChannels(x, in[1])
+	if err != nil {
+		return nil, err
+	}
 	var dx *tensor.Tensor
 	if c.Need(0) {
 		dx = c.Buffer(1, x.Shape...)
 	}
+	var dAlpha, dGamma *tensor.Tensor
+	if c.Need(1) {
+		dAlpha = c.Buffer(2, in[1].Shape...)
+	}
+	if c.Need(2) {
+		dGamma = c.Buffer(3, in[2].Shape...)
+	}
+	// put stores the range and scale gradients of channel k.
+	put := func(k int, da, dc float64) {
+		if dAlpha != nil {
+			dAlpha.Data[k] = float32(da * sigmoid(float64(in[1].Data[k])))
+		}
+		if dGamma != nil {
+			dGamma.Data[k] = float32(dc * sigmoid(float64(in[2].Data[k])))
+		}
+	}
+	if channels > 1 {
+		// One goroutine sums each channel in order: the result does not
+		// depend on the number of goroutines.
+		kernels.Parallel(channels, max(1, duqBlock/max(inner, 1)), func(lo, hi int) {
+			for k := lo; k < hi; k++ {
+				var dxk []float32
+				if dx != nil {
+					dxk = dx.Data[k*inner : (k+1)*inner]
+				}
+				a, cs := q.Scales(in[1].Data[k], in[2].Data[k])
+				da, dc := q.backward(x.Data[k*inner:(k+1)*inner], dy.Data[k*inner:(k+1)*inner], dxk, a, cs)
+				put(k, da, dc)
+			}
+		})
+		return []*tensor.Tensor{dx, dAlpha, dGamma}, nil
+	}
+	a, cs := q.Scales(in[1].Data[0], in[2].Data[0])
 	nb := (len(x.Data) + duqBlock - 1) / duqBlock
 	// (da, dc) per block, kept in the context so steps do not allocate.
 	sums, _ := c.Saved.([]float64)
@@ -216,39 +307,41 @@ func (q DuQ) Backward(c *graph.Context, in, out, dout []*tensor.Tensor) ([]*tens
 	}
 	sums = sums[:2*nb]
 	kernels.ParallelChunks(len(x.Data), duqBlock, func(b, e int) {
-		var da, dc float64
-		for i := b; i < e; i++ {
-			u, clipped := q.u(x.Data[i], a)
-			g := dy.Data[i]
-			dc += float64(g * q.round(u, s))
-			if clipped {
-				if dx != nil {
-					dx.Data[i] = 0
-				}
-				continue
-			}
-			da -= float64(g * cs * u / a)
-			if dx != nil {
-				dx.Data[i] = g * cs / a
-			}
+		var dxb []float32
+		if dx != nil {
+			dxb = dx.Data[b:e]
 		}
-		sums[2*(b/duqBlock)], sums[2*(b/duqBlock)+1] = da, dc
+		sums[2*(b/duqBlock)], sums[2*(b/duqBlock)+1] = q.backward(x.Data[b:e], dy.Data[b:e], dxb, a, cs)
 	})
 	var da, dc float64
 	for j := range nb {
 		da += sums[2*j]
 		dc += sums[2*j+1]
 	}
-	var dAlpha, dGamma *tensor.Tensor
-	if c.Need(1) {
-		dAlpha = c.Buffer(2, in[1].Shape...)
-		dAlpha.Data[0] = float32(da * sigmoid(alpha))
-	}
-	if c.Need(2) {
-		dGamma = c.Buffer(3, in[2].Shape...)
-		dGamma.Data[0] = float32(dc * sigmoid(gamma))
-	}
+	put(0, da, dc)
 	return []*tensor.Tensor{dx, dAlpha, dGamma}, nil
+}
+
+// backward writes the input gradient of one span of x into dx (nil: not
+// needed) and returns the span's sums of ∂L/∂a and ∂L/∂c.
+func (q DuQ) backward(x, dy, dx []float32, a, cs float32) (da, dc float64) {
+	s := q.steps()
+	for i, v := range x {
+		u, clipped := q.u(v, a)
+		g := dy[i]
+		dc += float64(g * q.round(u, s))
+		if clipped {
+			if dx != nil {
+				dx[i] = 0
+			}
+			continue
+		}
+		da -= float64(g * cs * u / a)
+		if dx != nil {
+			dx[i] = g * cs / a
+		}
+	}
+	return da, dc
 }
 
 // DuQInit returns the initial (α, γ) for a quantizer of the given mode:
@@ -285,4 +378,38 @@ func DuQInit(mode DuQMode, x []float32) (alpha, gamma float32, err error) {
 	}
 	p := float32(InvSoftplus(v))
 	return p, p, nil
+}
+
+// DuQInitPerChannel returns the initial α, γ of a per-output-channel
+// quantizer of x (channels along axis 0, len(x) a multiple of channels):
+// DuQInit on each channel's values. A channel without a positive range
+// (all zeros) gets the per-tensor initialization of x.
+func DuQInitPerChannel(mode DuQMode, x []float32, channels int) (alpha, gamma []float32, err error) {
+	return duqInitChannels(DuQInit, mode, x, channels)
+}
+
+// duqInitChannels applies init to each channel of x, falling back to the
+// whole tensor for channels init rejects.
+func duqInitChannels(init func(DuQMode, []float32) (float32, float32, error), mode DuQMode, x []float32, channels int) (alpha, gamma []float32, err error) {
+	if channels <= 0 || len(x)%channels != 0 {
+		return nil, nil, fmt.Errorf("DuQ init: %d values do not split into %d channels", len(x), channels)
+	}
+	inner := len(x) / channels
+	alpha, gamma = make([]float32, channels), make([]float32, channels)
+	var fa, fg float32
+	fallback := false
+	for k := range channels {
+		a, g, err := init(mode, x[k*inner:(k+1)*inner])
+		if err != nil {
+			if !fallback {
+				if fa, fg, err = init(mode, x); err != nil {
+					return nil, nil, err
+				}
+				fallback = true
+			}
+			a, g = fa, fg
+		}
+		alpha[k], gamma[k] = a, g
+	}
+	return alpha, gamma, nil
 }

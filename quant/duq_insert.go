@@ -128,9 +128,25 @@ func (s DuQSite) Role() Role {
 	return ActivationRole
 }
 
-// Scales returns the site's range a and scale c.
+// Scales returns the site's range a and scale c (of channel 0 for a
+// per-channel site; see ChannelScales).
 func (s DuQSite) Scales() (a, c float32) {
 	return s.Op.Scales(s.Alpha.Data.Data[0], s.Gamma.Data.Data[0])
+}
+
+// PerChannel reports whether the site has one range and scale per output
+// channel of its weight.
+func (s DuQSite) PerChannel() bool { return s.Alpha.Data.Len() > 1 }
+
+// ChannelScales returns the ranges and scales of every channel (one
+// element for a per-tensor site).
+func (s DuQSite) ChannelScales() (a, c []float32) {
+	n := s.Alpha.Data.Len()
+	a, c = make([]float32, n), make([]float32, n)
+	for k := range n {
+		a[k], c[k] = s.Op.Scales(s.Alpha.Data.Data[k], s.Gamma.Data.Data[k])
+	}
+	return a, c
 }
 
 // DuQSites lists the DuQ nodes of g in topological order.
@@ -243,15 +259,19 @@ type duqInserter struct {
 }
 
 // addDuQ adds a DuQ node quantizing x right after node after, with
-// parameters "<x>.duq.alpha" and "<x>.duq.gamma".
-func addDuQ(g *graph.Graph, after *graph.Node, x *graph.Value, name string, q DuQ, alpha, gamma float32, tied bool) (*graph.Value, error) {
+// parameters "<x>.duq.alpha" and "<x>.duq.gamma" of shape [len(alpha)]
+// (one element, or one per output channel of a weight).
+func addDuQ(g *graph.Graph, after *graph.Node, x *graph.Value, name string, q DuQ, alpha, gamma []float32, tied bool) (*graph.Value, error) {
 	if q.Bits < 2 || q.Bits > 16 {
 		return nil, fmt.Errorf("DuQ %s: %d bits outside 2..16", name, q.Bits)
 	}
-	av := g.AddParam(g.UniqueName(name+".alpha"), graph.QuantParam, tensor.MustFromData([]float32{alpha}, 1))
+	if len(alpha) == 0 || len(gamma) != len(alpha) {
+		return nil, fmt.Errorf("DuQ %s: %d ranges and %d scales", name, len(alpha), len(gamma))
+	}
+	av := g.AddParam(g.UniqueName(name+".alpha"), graph.QuantParam, tensor.MustFromData(alpha, len(alpha)))
 	gv := av
 	if !tied {
-		gv = g.AddParam(g.UniqueName(name+".gamma"), graph.QuantParam, tensor.MustFromData([]float32{gamma}, 1))
+		gv = g.AddParam(g.UniqueName(name+".gamma"), graph.QuantParam, tensor.MustFromData(gamma, len(gamma)))
 	}
 	if av == nil || gv == nil {
 		return nil, g.Err()
@@ -266,11 +286,15 @@ func addDuQ(g *graph.Graph, after *graph.Node, x *graph.Value, name string, q Du
 func (d *duqInserter) insert(g *graph.Graph, after *graph.Node, _ string, spec Spec, x *graph.Value) (*graph.Value, error) {
 	mode, capv := DuQWeight, float32(0)
 	var data []float32
+	channels := 1
 	if spec.Role == WeightRole {
 		if x.Param == nil {
 			return nil, fmt.Errorf("weight %s is not a parameter", x.Name)
 		}
 		data = x.Param.Data.Data
+		if sh := x.Param.Data.Shape; spec.PerChannel && len(sh) > 1 && sh[0] > 1 {
+			channels = sh[0]
+		}
 	} else {
 		mode, capv = DuQActivationMode(x)
 		t := d.vals(x)
@@ -283,6 +307,15 @@ func (d *duqInserter) insert(g *graph.Graph, after *graph.Node, _ string, spec S
 	if d.atMax || spec.Role == ActivationRole && d.atMaxFor != nil && d.atMaxFor(x, spec.Bits) {
 		init = duqMaxInit
 	}
+	name := g.UniqueName(x.Name + d.suffix)
+	q := DuQ{Mode: mode, Bits: spec.Bits}
+	if channels > 1 {
+		alpha, gamma, err := duqInitChannels(init, mode, data, channels)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", x.Name, err)
+		}
+		return addDuQ(g, after, x, name, q, alpha, gamma, d.tied)
+	}
 	alpha, gamma, err := init(mode, data)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", x.Name, err)
@@ -291,7 +324,7 @@ func (d *duqInserter) insert(g *graph.Graph, after *graph.Node, _ string, spec S
 		alpha = float32(InvSoftplus(float64(capv)))
 		gamma = alpha
 	}
-	return addDuQ(g, after, x, g.UniqueName(x.Name+d.suffix), DuQ{Mode: mode, Bits: spec.Bits}, alpha, gamma, d.tied)
+	return addDuQ(g, after, x, name, q, []float32{alpha}, []float32{gamma}, d.tied)
 }
 
 // InsertQAT places the quantizers p asks for on the tensors that are not
@@ -303,7 +336,8 @@ func (d *duqInserter) insert(g *graph.Graph, after *graph.Node, _ string, spec S
 // quantizers already placed.
 //
 // DuQ parameters are initialized here, once (methods.md §6): weights at
-// a = c = 0.9·max|w|, activations at the 95th percentile of the
+// a = c = 0.9·max|w| (per output channel, with parameters of shape [Cout],
+// when p.PerChannel asks for per-channel weights), activations at the 95th percentile of the
 // quantizer's positive inputs when the current graph runs in evaluation
 // mode on batch (which may be nil when no activation quantizer is added),
 // capped at a ReLU6's 6; highway quantizers start at the maximum. DuQ nodes

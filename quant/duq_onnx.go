@@ -22,7 +22,10 @@ import (
 // (weight, signed: int8 codes −s..s), zero points 0, the integer Clip only
 // when the grid is narrower than its storage type, and the h-swish offset
 // as Add/Sub of 3/8. Grids of more than 8 bits use Div, Round, Clip and
-// Mul on floats instead of QuantizeLinear/DequantizeLinear. Weights keep
+// Mul on floats instead of QuantizeLinear/DequantizeLinear. A weight DuQ
+// with one range and scale per output channel has [C] scales and zero
+// points on axis 0 (or, above 8 bits, steps shaped [C, 1, …] that
+// broadcast against the weight). Weights keep
 // their float values in the initializer (the grid is applied at run time,
 // as PyTorch exports QAT models), so a fine-tuning checkpoint loses
 // nothing.
@@ -53,17 +56,26 @@ func exportDuQ(e *onnx.Encoder, n *graph.Node, q DuQ) error {
 		return fmt.Errorf("DuQ needs inputs X, alpha and gamma")
 	}
 	pa, pg := n.Inputs[1].Param, n.Inputs[2].Param
-	if pa == nil || pg == nil || pa.Data.Len() != 1 || pg.Data.Len() != 1 {
-		return fmt.Errorf("DuQ range and scale (%s, %s) must be scalar parameters to be exported", n.Inputs[1].Name, n.Inputs[2].Name)
+	if pa == nil || pg == nil {
+		return fmt.Errorf("DuQ range and scale (%s, %s) must be parameters to be exported", n.Inputs[1].Name, n.Inputs[2].Name)
+	}
+	channels := pa.Data.Len()
+	if pg.Data.Len() != channels || channels != 1 && (q.Mode != DuQWeight || len(n.Inputs[0].Shape) == 0 || n.Inputs[0].Shape[0] != channels) {
+		return fmt.Errorf("DuQ range and scale (%s %v, %s %v) must be scalars, or one per output channel of a weight (%v)",
+			n.Inputs[1].Name, pa.Data.Shape, n.Inputs[2].Name, pg.Data.Shape, n.Inputs[0].Shape)
 	}
 	if q.Bits < 2 || q.Bits > 16 {
 		return fmt.Errorf("DuQ: %d bits outside 2..16", q.Bits)
 	}
-	a, c := q.Scales(pa.Data.Data[0], pg.Data.Data[0])
-	if !(a > 0) || !(c > 0) || math.IsInf(float64(a), 0) || math.IsInf(float64(c), 0) {
-		return fmt.Errorf("DuQ range a=%v and scale c=%v must be positive and finite", a, c)
+	stepIn, stepOut := make([]float32, channels), make([]float32, channels)
+	var lo float32
+	for k := range channels {
+		a, c := q.Scales(pa.Data.Data[k], pg.Data.Data[k])
+		if !(a > 0) || !(c > 0) || math.IsInf(float64(a), 0) || math.IsInf(float64(c), 0) {
+			return fmt.Errorf("DuQ range a=%v and scale c=%v (channel %d) must be positive and finite", a, c, k)
+		}
+		stepIn[k], stepOut[k], lo = q.Steps(a, c)
 	}
-	stepIn, stepOut, lo := q.Steps(a, c)
 	s := q.steps()
 	out := e.Output(n, 0)
 	b, err := json.Marshal(duqDoc{V: docV, Mode: q.Mode.String(), Bits: q.Bits, Alpha: pa.Name, Gamma: pg.Name, Out: out})
@@ -74,6 +86,19 @@ func exportDuQ(e *onnx.Encoder, n *graph.Node, q DuQ) error {
 	m := e.AddNode("Cast", e.FreshName(n.Name+".mark"), []string{e.Input(n, 0)}, []string{h}, onnx.AttrInt("to", int64(onnxpb.TensorProto_FLOAT)))
 	m.DocString = duqDocPrefix + string(b)
 	sb := &sub{e: e, n: n}
+	// steps is a per-tensor step as a scalar, or the per-channel steps
+	// shaped [C] followed by rank−1 ones (1: the per-axis scale of
+	// QuantizeLinear; the weight's rank: broadcast against it).
+	steps := func(hint string, v []float32, rank int) string {
+		if channels == 1 {
+			return sb.f32(hint, v[0])
+		}
+		dims := []int{channels}
+		for len(dims) < rank {
+			dims = append(dims, 1)
+		}
+		return e.FloatConst(n.Name+"."+hint, v, dims...)
+	}
 	off := q.offset()
 	if off != 0 {
 		h = sb.op("Add", []string{h, sb.f32("offset", off)})
@@ -84,18 +109,26 @@ func exportDuQ(e *onnx.Encoder, n *graph.Node, q DuQ) error {
 		if q.signed() {
 			dt, smin, smax = onnxpb.TensorProto_INT8, -128, 127
 		}
-		zp := e.AddInitializer(onnx.RawTensor(n.Name+".zero_point", dt, int8Bytes(dt, []int32{0})))
-		codes := sb.op("QuantizeLinear", []string{h, sb.f32("scale_in", stepIn), zp})
+		var attrs []*onnxpb.AttributeProto
+		var zp string
+		if channels > 1 {
+			attrs = append(attrs, onnx.AttrInt("axis", 0))
+			zp = e.AddInitializer(onnx.RawTensor(n.Name+".zero_point", dt, int8Bytes(dt, make([]int32, channels)), channels))
+		} else {
+			zp = e.AddInitializer(onnx.RawTensor(n.Name+".zero_point", dt, int8Bytes(dt, []int32{0})))
+		}
+		codes := sb.op("QuantizeLinear", []string{h, steps("scale_in", stepIn, 1), zp}, attrs...)
 		if qmin, qmax := int32(lo), int32(s); qmin != smin || qmax != smax {
 			lo := e.AddInitializer(onnx.RawTensor(n.Name+".qmin", dt, int8Bytes(dt, []int32{qmin})))
 			hi := e.AddInitializer(onnx.RawTensor(n.Name+".qmax", dt, int8Bytes(dt, []int32{qmax})))
 			codes = sb.op("Clip", []string{codes, lo, hi})
 		}
-		y = sb.op("DequantizeLinear", []string{codes, sb.f32("scale_out", stepOut), zp})
+		y = sb.op("DequantizeLinear", []string{codes, steps("scale_out", stepOut, 1), zp}, attrs...)
 	} else {
-		t := sb.op("Round", []string{sb.op("Div", []string{h, sb.f32("scale_in", stepIn)})})
+		rank := len(n.Inputs[0].Shape)
+		t := sb.op("Round", []string{sb.op("Div", []string{h, steps("scale_in", stepIn, rank)})})
 		t = sb.op("Clip", []string{t, sb.f32("qmin", lo), sb.f32("qmax", s)})
-		y = sb.op("Mul", []string{t, sb.f32("scale_out", stepOut)})
+		y = sb.op("Mul", []string{t, steps("scale_out", stepOut, rank)})
 	}
 	if off != 0 {
 		sb.op("Sub", []string{y, sb.f32("offset", off)})
@@ -143,8 +176,13 @@ func importDuQ(d *onnx.Decoder, n *onnxpb.NodeProto) error {
 		if err != nil {
 			return nil, fmt.Errorf("DuQ %s: %w", what, err)
 		}
-		if v == nil || v.Param == nil || v.Param.Data.Len() != 1 {
-			return nil, fmt.Errorf("DuQ %s %q is not a scalar initializer", what, name)
+		if v == nil || v.Param == nil {
+			return nil, fmt.Errorf("DuQ %s %q is not an initializer", what, name)
+		}
+		// Per output channel: shape [C] (InferShapes checks C against
+		// the weight).
+		if l := v.Param.Data.Len(); l != 1 && (mode != DuQWeight || len(v.Param.Data.Shape) != 1) {
+			return nil, fmt.Errorf("DuQ %s %q of shape %v: want a scalar, or [C] per output channel of a weight", what, name, v.Param.Data.Shape)
 		}
 		v.Param.Kind = graph.QuantParam
 		return v, nil

@@ -3,6 +3,7 @@ package quant
 import (
 	"fmt"
 	"math"
+	"slices"
 	"strings"
 
 	"lowbit/graph"
@@ -38,7 +39,9 @@ func (m *DuQMeter) Hook(next func(n *graph.Node, in, out []*tensor.Tensor)) func
 	}
 }
 
-// DescribeDuQ summarizes a DuQ site: mode, range, scale and grid.
+// DescribeDuQ summarizes a DuQ site: mode, range, scale and grid (for a
+// per-channel site the channel count and the spans of ranges, scales and
+// steps).
 func DescribeDuQ(s DuQSite) string {
 	a, c := s.Scales()
 	levels := 1 << s.Op.Bits
@@ -48,6 +51,13 @@ func DescribeDuQ(s DuQSite) string {
 	tied := ""
 	if s.Alpha == s.Gamma {
 		tied = ", tied"
+	}
+	if s.PerChannel() {
+		as, cs := s.ChannelScales()
+		amin, amax := slices.Min(as), slices.Max(as)
+		cmin, cmax := slices.Min(cs), slices.Max(cs)
+		return fmt.Sprintf("duq %s per-channel(%d) a=%.4g…%.4g c=%.4g…%.4g (%d levels, step %.4g…%.4g%s)", s.Op.Mode, len(as),
+			amin, amax, cmin, cmax, levels, cmin/s.Op.steps(), cmax/s.Op.steps(), tied)
 	}
 	return fmt.Sprintf("duq %s a=%.4g c=%.4g (%d levels, step %.4g%s)", s.Op.Mode, a, c, levels, c/s.Op.steps(), tied)
 }

@@ -5,6 +5,7 @@ import (
 	"math/rand"
 	"runtime"
 	"slices"
+	"strings"
 	"testing"
 
 	"lowbit/graph"
@@ -99,6 +100,26 @@ func TestDuQInit(t *testing.T) {
 	}
 }
 
+// runDuQ runs op forward and backward (output gradient dy) on procs
+// goroutines and returns copies of the output and of the gradients of x,
+// α and γ.
+func runDuQ(t *testing.T, op DuQ, procs int, x, alpha, gamma, dy *tensor.Tensor) (y, dx, da, dg []float32) {
+	t.Helper()
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(procs))
+	c := graph.NewContext(true, 0)
+	c.NeedGrad = []bool{true, true, true}
+	in := []*tensor.Tensor{x, alpha, gamma}
+	out, err := op.Forward(c, in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	gr, err := op.Backward(c, in, out, []*tensor.Tensor{dy})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return slices.Clone(out[0].Data), slices.Clone(gr[0].Data), slices.Clone(gr[1].Data), slices.Clone(gr[2].Data)
+}
+
 // TestDuQParallelDeterministic checks that DuQ's forward and backward on a
 // tensor spanning several parallel blocks give the same bits with one or
 // two goroutines, and that the block-wise range/scale gradients equal a
@@ -112,19 +133,8 @@ func TestDuQParallelDeterministic(t *testing.T) {
 	alpha, gamma := scalar(float32(InvSoftplus(2.5))), scalar(float32(InvSoftplus(1.5)))
 	op := DuQ{Mode: DuQSigned, Bits: 3}
 	run := func(procs int) (y, dx []float32, da, dc float32) {
-		defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(procs))
-		c := graph.NewContext(true, 0)
-		c.NeedGrad = []bool{true, true, true}
-		in := []*tensor.Tensor{x, alpha, gamma}
-		out, err := op.Forward(c, in)
-		if err != nil {
-			t.Fatal(err)
-		}
-		g, err := op.Backward(c, in, out, []*tensor.Tensor{dy})
-		if err != nil {
-			t.Fatal(err)
-		}
-		return append([]float32(nil), out[0].Data...), append([]float32(nil), g[0].Data...), g[1].Data[0], g[2].Data[0]
+		y, dx, das, dcs := runDuQ(t, op, procs, x, alpha, gamma, dy)
+		return y, dx, das[0], dcs[0]
 	}
 	y1, dx1, da1, dc1 := run(1)
 	y2, dx2, da2, dc2 := run(2)
@@ -144,5 +154,124 @@ func TestDuQParallelDeterministic(t *testing.T) {
 	wantC := float32(dc * sigmoid(float64(gamma.Data[0])))
 	if math.Abs(float64(da1-wantA)) > 1e-4*math.Abs(float64(wantA)) || math.Abs(float64(dc1-wantC)) > 1e-4*math.Abs(float64(wantC)) {
 		t.Fatalf("range/scale gradients %v, %v; serial sums give %v, %v", da1, dc1, wantA, wantC)
+	}
+}
+
+// perChannelInputs returns a weight of shape [channels, rest...] whose
+// channels have different spreads, and α, γ with one range and scale per
+// channel, keeping weights away from the clip edges.
+func perChannelInputs(rng *rand.Rand, channels int, rest ...int) (w, alpha, gamma *tensor.Tensor) {
+	w = tensor.New(append([]int{channels}, rest...)...)
+	alpha, gamma = tensor.New(channels), tensor.New(channels)
+	inner := len(w.Data) / channels
+	for k := range channels {
+		spread := 0.3 + 0.4*float32(k%8)
+		a := 0.7 * spread
+		alpha.Data[k] = float32(InvSoftplus(float64(a)))
+		gamma.Data[k] = float32(InvSoftplus(float64(0.5 + 0.2*float32(k%8))))
+		for i := range inner {
+			v := (2*rng.Float32() - 1) * spread
+			for _, edge := range []float32{-1, 1} {
+				if math.Abs(float64(v/a-edge)) < 0.03 {
+					v *= 0.9
+				}
+			}
+			w.Data[k*inner+i] = v
+		}
+	}
+	return w, alpha, gamma
+}
+
+func TestDuQPerChannelGradientsMatchFiniteDifferences(t *testing.T) {
+	rng := rand.New(rand.NewSource(11))
+	w, alpha, gamma := perChannelInputs(rng, 4, 3, 2, 2)
+	op := DuQ{Mode: DuQWeight, Bits: 4, noRound: true}
+	if _, err := op.InferShapes([][]int{w.Shape, alpha.Shape, gamma.Shape}); err != nil {
+		t.Fatal(err)
+	}
+	if err := gradcheck.Check(op, []*tensor.Tensor{w, alpha, gamma}, gradcheck.Options{Eps: 1e-3, Tol: 2e-2}); err != nil {
+		t.Errorf("per-channel surrogate: %v", err)
+	}
+	op.noRound = false
+	if err := gradcheck.Check(op, []*tensor.Tensor{w, alpha, gamma}, gradcheck.Options{Eps: 1e-3, Tol: 2e-2, Skip: []int{0, 1}}); err != nil {
+		t.Errorf("per-channel with rounding, gamma: %v", err)
+	}
+	// Per-channel parameters are for weights only, one per output channel.
+	if _, err := (DuQ{Mode: DuQReLU, Bits: 4}).InferShapes([][]int{w.Shape, alpha.Shape, gamma.Shape}); err == nil {
+		t.Error("per-channel activation quantizer accepted")
+	}
+	if _, err := op.InferShapes([][]int{{5, 3, 2, 2}, alpha.Shape, gamma.Shape}); err == nil {
+		t.Error("4 ranges for 5 channels accepted")
+	}
+	if _, err := op.InferShapes([][]int{w.Shape, alpha.Shape, {1}}); err == nil {
+		t.Error("per-channel range with a per-tensor scale accepted")
+	}
+}
+
+// TestDuQPerChannelMatchesPerTensor checks that channel k of a
+// per-channel DuQ computes exactly what a per-tensor DuQ with a_k, c_k
+// computes on that channel, forward and backward, with the same bits for
+// one and two goroutines (the weight spans several parallel chunks).
+func TestDuQPerChannelMatchesPerTensor(t *testing.T) {
+	rng := rand.New(rand.NewSource(12))
+	const channels = 64
+	w, alpha, gamma := perChannelInputs(rng, channels, 64, 3, 3)
+	dy := tensor.New(w.Shape...)
+	dy.RandUniform(rng, -1, 1)
+	inner := len(w.Data) / channels
+	for _, bits := range []int{3, 12} {
+		op := DuQ{Mode: DuQWeight, Bits: bits}
+		y1, dx1, da1, dg1 := runDuQ(t, op, 1, w, alpha, gamma, dy)
+		y2, dx2, da2, dg2 := runDuQ(t, op, 2, w, alpha, gamma, dy)
+		if !slices.Equal(y1, y2) || !slices.Equal(dx1, dx2) || !slices.Equal(da1, da2) || !slices.Equal(dg1, dg2) {
+			t.Fatalf("%d bits: per-channel results differ between 1 and 2 goroutines", bits)
+		}
+		for k := range channels {
+			span := func(s []float32) *tensor.Tensor {
+				return tensor.MustFromData(slices.Clone(s[k*inner:(k+1)*inner]), inner)
+			}
+			y, dx, da, dg := runDuQ(t, op, 1, span(w.Data), scalar(alpha.Data[k]), scalar(gamma.Data[k]), span(dy.Data))
+			if !slices.Equal(y, y1[k*inner:(k+1)*inner]) || !slices.Equal(dx, dx1[k*inner:(k+1)*inner]) || da[0] != da1[k] || dg[0] != dg1[k] {
+				t.Errorf("%d bits, channel %d: per-channel results differ from the per-tensor quantizer with a_k, c_k", bits, k)
+			}
+		}
+	}
+	bad := alpha.Clone()
+	bad.Data[2] = -200 // a = softplus(−200) = 0
+	if _, err := (DuQ{Mode: DuQWeight, Bits: 4}).Forward(graph.NewContext(false, 0), []*tensor.Tensor{w, bad, gamma}); err == nil || !strings.Contains(err.Error(), "channel 2") {
+		t.Errorf("collapsed channel range: error %v, want one naming channel 2", err)
+	}
+}
+
+func TestDuQInitPerChannel(t *testing.T) {
+	rng := rand.New(rand.NewSource(13))
+	w := tensor.New(5, 2, 3, 3)
+	w.RandNormal(rng, 1)
+	inner := len(w.Data) / 5
+	for i := range inner {
+		w.Data[3*inner+i] = 0 // a dead channel
+	}
+	alpha, gamma, err := DuQInitPerChannel(DuQWeight, w.Data, 5)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ta, tg, _ := DuQInit(DuQWeight, w.Data)
+	for k := range 5 {
+		a, g, err := DuQInit(DuQWeight, w.Data[k*inner:(k+1)*inner])
+		if k == 3 {
+			if err == nil {
+				t.Fatal("zero channel has a per-channel init")
+			}
+			a, g = ta, tg // falls back to the per-tensor init
+		}
+		if alpha[k] != a || gamma[k] != g {
+			t.Errorf("channel %d: init (%v, %v), per-tensor rule on the channel gives (%v, %v)", k, alpha[k], gamma[k], a, g)
+		}
+	}
+	if _, _, err := DuQInitPerChannel(DuQWeight, w.Data, 7); err == nil {
+		t.Error("90 values split into 7 channels accepted")
+	}
+	if _, _, err := DuQInitPerChannel(DuQWeight, make([]float32, 6), 2); err == nil {
+		t.Error("all-zero weight accepted")
 	}
 }

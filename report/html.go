@@ -253,6 +253,9 @@ func (f *Finetune) Describe() string {
 		}
 		parts = append(parts, "progressive "+strings.Join(p, ","))
 	}
+	if f.PerChannel {
+		parts = append(parts, "per-channel weights")
+	}
 	if f.BNLast > 0 {
 		parts = append(parts, fmt.Sprintf("BN-last %d", f.BNLast))
 	}

@@ -98,6 +98,7 @@ type Finetune struct {
 	Progressive []int               `json:"progressive,omitempty"`
 	BNLast      int                 `json:"bn_last,omitempty"`
 	Profit      bool                `json:"profit"`
+	PerChannel  bool                `json:"per_channel,omitempty"`
 	Teacher     string              `json:"teacher,omitempty"`
 	EMADecay    float64             `json:"ema_decay,omitempty"`
 	Highway     quant.Highway       `json:"highway"`

@@ -33,6 +33,7 @@ type finetuneFlags struct {
 	lr, wd, warmup, ratio, emaDecay, smoothing                                        float64
 	seed                                                                              int64
 	profit, ema, highway, negPad, learnRange, fold, resume, analyze, verify, asJSON   bool
+	perChannel                                                                        bool
 }
 
 // defaultFinetuneFlags are the defaults of the command's flags (the demo
@@ -68,7 +69,8 @@ func newFinetuneCmd() *cobra.Command {
 		Long: `finetune places quantizers on the weights and inputs of every Conv and Gemm of
 a float model (first and last layer at --first-last-bits) and fine-tunes the
 model through them. Methods: duq (learned range a and scale c per tensor,
-methods.md §6), uniform (straight-through with weights refitted every step and
+methods.md §6; --per-channel gives weights one a and c per output channel),
+uniform (straight-through with weights refitted every step and
 calibrated activation ranges; --learn-range learns the step, LSQ-style), weq
 (WEQ weights rebuilt after every update, log-domain activations) and olaq
 (outlier-aware, moving-average activation thresholds).
@@ -107,6 +109,7 @@ its top-1).`,
 	fl.StringVar(&f.model, "model", "", "float ONNX model")
 	fl.StringVar(&f.dataSpec, "data", f.dataSpec, "dataset: mnist, fashion-mnist, cifar10 or a path")
 	fl.StringVar(&f.method, "method", f.method, "duq, uniform, weq or olaq")
+	fl.BoolVar(&f.perChannel, "per-channel", false, "per-output-channel DuQ weight range/scale (a, c of shape [Cout]; also uniform scales and WEQ normalization; not with olaq)")
 	fl.BoolVar(&f.learnRange, "learn-range", false, "uniform: learn the grid step (a DuQ with c tied to a, LSQ-style) instead of fixed ranges")
 	fl.IntVar(&f.wbits, "wbits", f.wbits, "weight bits (2–8 or 16 for duq, 1–8 or 16 otherwise; 0 or 32 = float)")
 	fl.IntVar(&f.abits, "abits", f.abits, "activation bits (0 or 32 = float)")
@@ -160,10 +163,10 @@ func finetunePolicy(f finetuneFlags) (quant.QATPolicy, error) {
 		duq = true
 	}
 	qf := quantizeFlags{method: method, calib: f.calib, wcalib: "minmax", percentile: 99.99, wbits: f.wbits, abits: f.abits,
-		firstLast: f.firstLast, ratio: f.ratio, outlierFormat: f.outlierFormat}
+		firstLast: f.firstLast, ratio: f.ratio, outlierFormat: f.outlierFormat, perChannel: f.perChannel}
 	base, err := policyFromFlags(qf)
 	if err != nil {
-		if strings.Contains(err.Error(), "--method") {
+		if strings.HasPrefix(err.Error(), "--method:") {
 			return p, fmt.Errorf("--method %q: want duq, uniform, weq or olaq", f.method)
 		}
 		return p, err
@@ -298,7 +301,7 @@ func runFinetune(ctx context.Context, f finetuneFlags) (*finetuneResult, error) 
 	res := &finetuneResult{Finetune: report.Finetune{Model: f.model, Data: f.dataSpec, Out: f.out, Method: f.method,
 		LearnRange: f.learnRange, WeightBits: pol.WeightBits, ActBits: pol.ActBits, FirstLast: pol.FirstLastBits,
 		Progressive: cfg.Progressive, BNLast: f.bnLast, Profit: f.profit, Teacher: f.teacher, EMADecay: cfg.EMADecay,
-		Highway: pol.Highway, TrainImages: trainSet.N()}, floatGraph: fg}
+		Highway: pol.Highway, PerChannel: pol.PerChannel, TrainImages: trainSet.N()}, floatGraph: fg}
 	if pol.Method == quant.MethodOLAQ && !pol.DuQ {
 		res.Ratio = pol.OutlierRatio
 	}
@@ -440,7 +443,7 @@ func finishFinetune(ctx context.Context, f finetuneFlags, g *graph.Graph, res *f
 	}
 	meta, _ := json.Marshal(map[string]any{"method": res.Method, "wbits": res.WeightBits, "abits": res.ActBits,
 		"first_last_bits": res.FirstLast, "progressive": res.Progressive, "bn_last": res.BNLast, "profit": res.Profit,
-		"highway": res.Highway, "ema_used": res.EMAUsed, "epochs": res.EpochBudget, "train_images": res.TrainImages,
+		"highway": res.Highway, "per_channel": res.PerChannel, "ema_used": res.EMAUsed, "epochs": res.EpochBudget, "train_images": res.TrainImages,
 		"top1": res.Top1, "fp32_top1": res.FP32Top1, "data": f.dataSpec, "test_images": res.TestImages})
 	g.Meta["lowbit:finetune"] = string(meta)
 	if err := onnx.Save(g, f.out); err != nil {
@@ -537,6 +540,9 @@ func describeRecipe(f finetuneFlags, p quant.QATPolicy) string {
 		m += " (learned range)"
 	}
 	parts = append(parts, fmt.Sprintf("%s w%s/a%s", m, bitsName(p.WeightBits), bitsName(p.ActBits)))
+	if p.PerChannel {
+		parts = append(parts, "per-channel weights")
+	}
 	if f.progressive != "" {
 		parts = append(parts, "progressive "+f.progressive)
 	}
@@ -561,8 +567,12 @@ func describeRecipe(f finetuneFlags, p quant.QATPolicy) string {
 // printFinetune prints the summary, the phase history and the per-layer
 // table.
 func printFinetune(w io.Writer, r *finetuneResult) error {
-	fmt.Fprintf(w, "%s on %s: %s w%s/a%s, first/last layer %s bits, %d phases, %d epochs of %d images\n",
-		r.Model, r.Data, r.Method, bitsName(r.WeightBits), bitsName(r.ActBits), bitsName(r.FirstLast), len(r.Phases), r.EpochBudget, r.TrainImages)
+	pc := ""
+	if r.PerChannel {
+		pc = " (per-channel weights)"
+	}
+	fmt.Fprintf(w, "%s on %s: %s w%s/a%s%s, first/last layer %s bits, %d phases, %d epochs of %d images\n",
+		r.Model, r.Data, r.Method, bitsName(r.WeightBits), bitsName(r.ActBits), pc, bitsName(r.FirstLast), len(r.Phases), r.EpochBudget, r.TrainImages)
 	if r.Interrupted {
 		fmt.Fprintf(w, "interrupted after %d epochs: %s holds the current model; continue with --resume\n", len(r.History), r.Out)
 		return nil

@@ -8,8 +8,10 @@ import (
 	"testing"
 
 	"lowbit/data"
+	"lowbit/internal/ortrun"
 	"lowbit/models"
 	"lowbit/onnx"
+	"lowbit/quant"
 )
 
 func saveZooModel(t *testing.T, dir, name string, width float64) string {
@@ -74,6 +76,77 @@ func TestFinetuneCommand(t *testing.T) {
 	}
 }
 
+// TestFinetunePerChannel fine-tunes LeNet-5 with per-output-channel DuQ
+// weights and checks the per-channel report rows, the file's metadata, the
+// [Cout] parameters of the written file and that the file reloads to the
+// fine-tuned top-1 (--verify, which evaluates as lowbit eval does), and,
+// when the ONNX Runtime harness is installed, that it agrees with lowbit.
+func TestFinetunePerChannel(t *testing.T) {
+	dir := t.TempDir()
+	model := saveZooModel(t, dir, "lenet5", 1)
+	out := filepath.Join(dir, "q.onnx")
+	s, err := execCmd(t, newFinetuneCmd(), "--model", model, "--data", "mnist", "--method", "duq", "--wbits", "3", "--abits", "4",
+		"--per-channel", "--epochs", "1", "--limit", "256", "--batch", "32", "--test-images", "200", "--analyze-images", "100",
+		"--verify", "--out", out, "--json")
+	if err != nil {
+		t.Fatal(err, s)
+	}
+	var r finetuneResult
+	if err := json.Unmarshal([]byte(s), &r); err != nil {
+		t.Fatalf("%v: %s", err, s)
+	}
+	if r.Verified == nil || !*r.Verified {
+		t.Fatalf("verified %v", r.Verified)
+	}
+	if !r.PerChannel || !strings.Contains(r.Describe(), "per-channel") {
+		t.Errorf("JSON per_channel %v, description %q", r.PerChannel, r.Describe())
+	}
+	perChannel := 0
+	for _, l := range r.Layers {
+		if pc := strings.Contains(l.Levels, "per-channel"); pc != (l.Role == quant.WeightRole) {
+			t.Errorf("report row %s %s: %q", l.Layer, l.Role, l.Levels)
+		} else if pc {
+			perChannel++
+		}
+	}
+	if perChannel != 5 {
+		t.Errorf("%d per-channel weight rows, want 5", perChannel)
+	}
+	g, err := onnx.Load(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var meta map[string]any
+	if err := json.Unmarshal([]byte(g.Meta["lowbit:finetune"]), &meta); err != nil || meta["per_channel"] != true {
+		t.Errorf("file metadata %q (%v) lacks per_channel true", g.Meta["lowbit:finetune"], err)
+	}
+	sites, err := quant.DuQSites(g)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, st := range sites {
+		if want := st.Role() == quant.WeightRole; st.PerChannel() != want ||
+			want && st.Alpha.Data.Len() != st.Tensor.Param.Data.Shape[0] {
+			t.Errorf("%s: parameters of shape %v after reload", st.Node.Name, st.Alpha.Data.Shape)
+		}
+	}
+	if _, err := ortrun.Find(); err != nil {
+		return
+	}
+	o, err := execCmd(t, newORTCheckCmd(), "--model", out, "--data", "mnist", "--limit", "200", "--batch", "100", "--json")
+	if err != nil {
+		t.Fatal(err, o)
+	}
+	var oc ortCheckResult
+	if err := json.Unmarshal([]byte(o), &oc); err != nil {
+		t.Fatalf("%v: %s", err, o)
+	}
+	t.Logf("ONNX Runtime: %+v", oc)
+	if oc.Agreement != 1 || oc.LowbitTop1 != oc.ORTTop1 || oc.MaxLogitDiff > 1e-4 {
+		t.Errorf("ONNX Runtime disagrees with lowbit on the per-channel model: %+v", oc)
+	}
+}
+
 // TestFinetuneHighwayAnalysis runs --analyze-error on a narrow ResNet-20
 // with the 8-bit highway.
 func TestFinetuneHighwayAnalysis(t *testing.T) {
@@ -119,6 +192,7 @@ func TestFinetuneFlagErrors(t *testing.T) {
 		{[]string{"--progressive", "4,8"}, "--progressive"},
 		{[]string{"--profit-sample", "1"}, "--profit"},
 		{[]string{"--method", "foo"}, "--method"},
+		{[]string{"--method", "olaq", "--per-channel"}, "--per-channel"},
 	} {
 		args := append([]string{"--model", model, "--out", filepath.Join(dir, "x.onnx")}, c.args...)
 		if s, err := execCmd(t, newFinetuneCmd(), args...); err == nil || !strings.Contains(err.Error(), c.want) {
