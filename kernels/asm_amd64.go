@@ -120,19 +120,10 @@ func packNAVX512(dst, src []float32, ld, cols, kc, width int) {
 // pointwise.go check the lengths.
 
 //go:noescape
-func moments512(x []float32, shift float32) (sum, sumSq float32)
-
-//go:noescape
-func dotShifted512(dy, x []float32, shift float32) (sumDy, sumDyX float32)
-
-//go:noescape
 func affine512(dst, x []float32, a, b float32)
 
 //go:noescape
 func affineClamp512(dst, x []float32, a, b, lo, hi float32)
-
-//go:noescape
-func bnGrad512(dst, dy, x []float32, alpha, beta, shift, delta float32)
 
 //go:noescape
 func maskInside512(dst, dy, y []float32, lo, hi float32)

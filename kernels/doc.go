@@ -19,9 +19,8 @@
 // SgemmPacked; SgemmPackedOffsets reads B's rows at arbitrary offsets
 // (shifted windows of a padded image: implicit GEMM, no im2col copy) with
 // a row-offset AVX-512 micro-kernel; SgemmRowsT multiplies by such rows
-// transposed (the weight gradient). Pointwise helpers (Moments,
-// DotShifted, Affine, AffineClamp, AffineCombine, MaskInside) vectorize
-// BatchNorm and the clamping activations. For inference: WinogradConv
+// transposed (the weight gradient). Pointwise helpers (Affine,
+// AffineClamp, MaskInside) vectorize the clamping activations. For inference: WinogradConv
 // (F(2×2,3×3) and F(4×4,3×3)) on parity-split planes (WinogradSplit/Merge,
 // SplitParity, MergeParity, Subsample2), WinogradConvStacked (the tiles of
 // consecutive images side by side, so small planes still fill the product

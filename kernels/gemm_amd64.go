@@ -23,9 +23,8 @@ var avx512Impl = derive(genericImpl, func(im *impl) {
 	im.dwRows, im.dwDot = dwRowsAVX512, dwDotAVX512
 	im.spread, im.deint2, im.copyRows = spreadAVX512, deint2AVX512, copyRowsAVX512
 	im.epiRows = epiRowsAVX512
-	im.moments, im.dotShifted = moments512, dotShifted512
 	im.affine, im.affineClamp = affine512, affineClamp512
-	im.bnGrad, im.maskInside = bnGrad512, maskInside512
+	im.maskInside = maskInside512
 })
 
 // archImpls lists the assembly implementations this CPU and OS support,

@@ -50,11 +50,8 @@ type impl struct {
 	epiRows func(dst, src, res []float32, n, rows, dstStride, srcStride int, a, b, lo, hi float32)
 
 	// Pointwise helpers (see pointwise.go).
-	moments     func(x []float32, shift float32) (sum, sumSq float32)
-	dotShifted  func(dy, x []float32, shift float32) (sumDy, sumDyX float32)
 	affine      func(dst, x []float32, a, b float32)
 	affineClamp func(dst, x []float32, a, b, lo, hi float32)
-	bnGrad      func(dst, dy, x []float32, alpha, beta, shift, delta float32)
 	maskInside  func(dst, dy, y []float32, lo, hi float32)
 }
 
@@ -78,11 +75,8 @@ var genericImpl = &impl{
 	copyRows:  copyRowsGeneric,
 	epiRows:   epiRowsGeneric,
 
-	moments:     momentsGeneric,
-	dotShifted:  dotShiftedGeneric,
 	affine:      affineGeneric,
 	affineClamp: affineClampGeneric,
-	bnGrad:      bnGradGeneric,
 	maskInside:  maskInsideGeneric,
 }
 

@@ -5,26 +5,6 @@ package kernels
 // channel) over the worker pool. Sums are accumulated in float32 vector
 // lanes: callers that reduce long runs add the per-call results in float64.
 
-// Moments returns Σ(x[i]−shift) and Σ(x[i]−shift)². With shift near the
-// mean (e.g. one of the values) the variance Σ²/n − (Σ/n)² does not
-// cancel badly.
-func Moments(x []float32, shift float32) (sum, sumSq float32) {
-	if len(x) == 0 {
-		return 0, 0
-	}
-	return current.Load().moments(x, shift)
-}
-
-// DotShifted returns Σdy[i] and Σdy[i]·(x[i]−shift) for i < len(dy); x
-// must be at least as long as dy.
-func DotShifted(dy, x []float32, shift float32) (sumDy, sumDyX float32) {
-	if len(dy) == 0 {
-		return 0, 0
-	}
-	_ = x[len(dy)-1]
-	return current.Load().dotShifted(dy, x[:len(dy)], shift)
-}
-
 // Affine writes a·x[i]+b into dst[i] for i < len(dst); x must be at least
 // as long as dst and may alias it.
 func Affine(dst, x []float32, a, b float32) {
@@ -49,18 +29,6 @@ func AffineClamp(dst, x []float32, a, b, lo, hi float32) {
 // Clamp writes min(max(x[i], lo), hi) into dst[i] (NaN stays NaN).
 func Clamp(dst, x []float32, lo, hi float32) {
 	AffineClamp(dst, x, 1, 0, lo, hi)
-}
-
-// AffineCombine writes alpha·dy[i] + beta·(x[i]−shift) + delta into
-// dst[i] for i < len(dst) (BatchNorm's input gradient); dy and x must be
-// at least as long as dst.
-func AffineCombine(dst, dy, x []float32, alpha, beta, shift, delta float32) {
-	if len(dst) == 0 {
-		return
-	}
-	_ = dy[len(dst)-1]
-	_ = x[len(dst)-1]
-	current.Load().bnGrad(dst, dy[:len(dst)], x[:len(dst)], alpha, beta, shift, delta)
 }
 
 // MaskInside writes dy[i] into dst[i] where lo < y[i] < hi and 0
@@ -139,16 +107,6 @@ func momentsGeneric(x []float32, shift float32) (sum, sumSq float32) {
 	return s0 + s1, q0 + q1
 }
 
-func dotShiftedGeneric(dy, x []float32, shift float32) (sumDy, sumDyX float32) {
-	x = x[:len(dy)]
-	var s, q float32
-	for i, g := range dy {
-		s += g
-		q += g * (x[i] - shift)
-	}
-	return s, q
-}
-
 func affineGeneric(dst, x []float32, a, b float32) {
 	x = x[:len(dst)]
 	for i, v := range x {
@@ -160,13 +118,6 @@ func affineClampGeneric(dst, x []float32, a, b, lo, hi float32) {
 	x = x[:len(dst)]
 	for i, v := range x {
 		dst[i] = min(max(a*v+b, lo), hi)
-	}
-}
-
-func bnGradGeneric(dst, dy, x []float32, alpha, beta, shift, delta float32) {
-	dy, x = dy[:len(dst)], x[:len(dst)]
-	for i := range dst {
-		dst[i] = alpha*dy[i] + beta*(x[i]-shift) + delta
 	}
 }
 

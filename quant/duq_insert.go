@@ -128,12 +128,6 @@ func (s DuQSite) Role() Role {
 	return ActivationRole
 }
 
-// Scales returns the site's range a and scale c (of channel 0 for a
-// per-channel site; see ChannelScales).
-func (s DuQSite) Scales() (a, c float32) {
-	return s.Op.Scales(s.Alpha.Data.Data[0], s.Gamma.Data.Data[0])
-}
-
 // PerChannel reports whether the site has one range and scale per output
 // channel of its weight.
 func (s DuQSite) PerChannel() bool { return s.Alpha.Data.Len() > 1 }

@@ -127,7 +127,11 @@ func TestInsertDuQLeNet(t *testing.T) {
 		if len(s.Layers) != 1 {
 			t.Errorf("%s feeds %d layers", s.Node.Name, len(s.Layers))
 		}
-		a, c := s.Scales()
+		as, cs := s.ChannelScales()
+		if len(as) != 1 {
+			t.Fatalf("%s: %d channels, want a per-tensor site", s.Tensor.Name, len(as))
+		}
+		a, c := as[0], cs[0]
 		var wantA float64
 		if s.Op.Mode == DuQWeight {
 			wantA = 0.9 * float64(s.Tensor.Param.Data.MaxAbs())
@@ -230,8 +234,8 @@ func TestInsertDuQMobileNets(t *testing.T) {
 	capped := 0
 	for _, s := range s2 {
 		if m, c := DuQActivationMode(s.Tensor); m == DuQReLU && c == 6 {
-			a, _ := s.Scales()
-			if a > 6+1e-5 {
+			as, _ := s.ChannelScales()
+			if a := slices.Max(as); a > 6+1e-5 {
 				t.Errorf("%s after ReLU6 starts at a=%v", s.Tensor.Name, a)
 			}
 			capped++

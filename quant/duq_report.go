@@ -43,7 +43,7 @@ func (m *DuQMeter) Hook(next func(n *graph.Node, in, out []*tensor.Tensor)) func
 // per-channel site the channel count and the spans of ranges, scales and
 // steps).
 func DescribeDuQ(s DuQSite) string {
-	a, c := s.Scales()
+	as, cs := s.ChannelScales()
 	levels := 1 << s.Op.Bits
 	if s.Op.signed() {
 		levels-- // 2·(n/2−1) + 1 codes, symmetric around 0
@@ -53,13 +53,12 @@ func DescribeDuQ(s DuQSite) string {
 		tied = ", tied"
 	}
 	if s.PerChannel() {
-		as, cs := s.ChannelScales()
 		amin, amax := slices.Min(as), slices.Max(as)
 		cmin, cmax := slices.Min(cs), slices.Max(cs)
 		return fmt.Sprintf("duq %s per-channel(%d) a=%.4g…%.4g c=%.4g…%.4g (%d levels, step %.4g…%.4g%s)", s.Op.Mode, len(as),
 			amin, amax, cmin, cmax, levels, cmin/s.Op.steps(), cmax/s.Op.steps(), tied)
 	}
-	return fmt.Sprintf("duq %s a=%.4g c=%.4g (%d levels, step %.4g%s)", s.Op.Mode, a, c, levels, c/s.Op.steps(), tied)
+	return fmt.Sprintf("duq %s a=%.4g c=%.4g (%d levels, step %.4g%s)", s.Op.Mode, as[0], cs[0], levels, cs[0]/s.Op.steps(), tied)
 }
 
 // QATReport describes every quantizer of g: the FakeQuant rows of Report

@@ -6,8 +6,6 @@ import (
 	"testing"
 
 	"lowbit/internal/ortrun"
-	"lowbit/models"
-	"lowbit/onnx"
 )
 
 // TestORTCheckQuantizedLeNet quantizes an untrained LeNet-5 with OLAQ 4/4
@@ -17,14 +15,7 @@ func TestORTCheckQuantizedLeNet(t *testing.T) {
 		t.Skip(err)
 	}
 	dir := t.TempDir()
-	g, err := models.Build("lenet5", models.Config{InC: 1, H: 28, W: 28, Classes: 10, Seed: 5})
-	if err != nil {
-		t.Fatal(err)
-	}
-	fp := filepath.Join(dir, "f.onnx")
-	if err := onnx.Save(g, fp); err != nil {
-		t.Fatal(err)
-	}
+	fp := saveLeNet(t, dir, "f.onnx", 5)
 	q := filepath.Join(dir, "q.onnx")
 	if _, err := execCmd(t, newQuantizeCmd(), "--model", fp, "--data", "mnist", "--method", "olaq", "--wbits", "4", "--abits", "4",
 		"--calib-images", "200", "--test-images", "100", "--out", q); err != nil {

@@ -28,7 +28,7 @@ import (
 // quantizeFlags are the flags of `lowbit quantize`.
 type quantizeFlags struct {
 	model, dataSpec, method, calib, wcalib, out, plotDir string
-	outlierFormat, skip, layerBits                       string
+	outlierFormat, skip, layerBits, floatEval            string
 	wbits, abits, firstLast, calibImages, batch, testN   int
 	ratio, percentile                                    float64
 	seed                                                 int64
@@ -86,6 +86,7 @@ evaluates to the same top-1 with lowbit eval.`,
 	fl.StringVar(&f.layerBits, "layer-bits", "", "per-layer bits, e.g. conv2=4/8,fc1=2/f (weight/input; f = float, - = default)")
 	fl.IntVar(&f.calibImages, "calib-images", 1000, "calibration images (random, from the train split)")
 	fl.IntVar(&f.testN, "test-images", 0, "evaluate on the first N test images (0 = all)")
+	fl.StringVar(&f.floatEval, "float-eval", "", "take the float model's top-1/top-5 from this `lowbit eval --json` file (same model, data and test images) instead of evaluating it again")
 	fl.IntVar(&f.batch, "batch", 256, "batch size")
 	fl.Int64Var(&f.seed, "seed", 1, "seed of the calibration sample")
 	fl.BoolVar(&f.noFold, "no-fold", false, "keep BatchNorm layers (quantize the unfolded weights)")
@@ -255,7 +256,7 @@ func runQuantize(ctx context.Context, f quantizeFlags) (*quantizeResult, error) 
 	if p.Method == quant.MethodOLAQ {
 		res.Ratio = p.OutlierRatio
 	}
-	fp, err := train.Evaluate(ctx, g, testSrc)
+	fp, err := floatMetrics(ctx, g, testSrc, f.floatEval, testSet.N())
 	if err != nil {
 		return nil, fmt.Errorf("evaluate float %s: %w", f.model, err)
 	}
@@ -422,4 +423,29 @@ func bitsName(b int) string {
 		return "f"
 	}
 	return strconv.Itoa(b)
+}
+
+// floatMetrics evaluates the float model on src, or, with file set, reads
+// the metrics of an earlier `lowbit eval --json` of it (a grid of quantize
+// runs then evaluates the float model once). The file must cover the same
+// number of test images.
+func floatMetrics(ctx context.Context, g *graph.Graph, src train.Source, file string, images int) (train.Metrics, error) {
+	if file == "" {
+		return train.Evaluate(ctx, g, src)
+	}
+	var m train.Metrics
+	b, err := os.ReadFile(file)
+	if err != nil {
+		return m, fmt.Errorf("--float-eval: %w", err)
+	}
+	if err := json.Unmarshal(b, &m); err != nil {
+		return m, fmt.Errorf("--float-eval %s: not a lowbit eval --json result: %w", file, err)
+	}
+	if m.Images != images {
+		return m, fmt.Errorf("--float-eval %s: evaluated on %d test images, this run uses %d", file, m.Images, images)
+	}
+	if m.Top1 < 0 || m.Top1 > 1 || m.Top5 < 0 || m.Top5 > 1 {
+		return m, fmt.Errorf("--float-eval %s: top-1 %v / top-5 %v outside [0, 1]", file, m.Top1, m.Top5)
+	}
+	return m, nil
 }

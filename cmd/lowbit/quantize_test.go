@@ -13,6 +13,20 @@ import (
 	"lowbit/quant"
 )
 
+// saveLeNet writes an untrained LeNet-5 (weights from seed) to dir/name.
+func saveLeNet(t *testing.T, dir, name string, seed int64) string {
+	t.Helper()
+	g, err := models.Build("lenet5", models.Config{InC: 1, H: 28, W: 28, Classes: 10, Seed: seed})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := filepath.Join(dir, name)
+	if err := onnx.Save(g, p); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
 func runQuantizeCmd(t *testing.T, args ...string) (string, error) {
 	t.Helper()
 	return execCmd(t, newQuantizeCmd(), args...)
@@ -22,14 +36,7 @@ func runQuantizeCmd(t *testing.T, args ...string) (string, error) {
 // JSON report, plots, a written file that reloads to the same top-1.
 func TestQuantizeCommand(t *testing.T) {
 	dir := t.TempDir()
-	g, err := models.Build("lenet5", models.Config{InC: 1, H: 28, W: 28, Classes: 10, Seed: 1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	model := filepath.Join(dir, "lenet5.onnx")
-	if err := onnx.Save(g, model); err != nil {
-		t.Fatal(err)
-	}
+	model := saveLeNet(t, dir, "lenet5.onnx", 1)
 	out := filepath.Join(dir, "q.onnx")
 	text, err := runQuantizeCmd(t, "--model", model, "--data", "mnist", "--method", "olaq", "--wbits", "4", "--abits", "3",
 		"--calib-images", "300", "--test-images", "300", "--out", out, "--verify", "--plot", filepath.Join(dir, "plots"),
@@ -93,6 +100,51 @@ func TestQuantizeFlagErrors(t *testing.T) {
 		_, err := runQuantizeCmd(t, c.args...)
 		if err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("%v: error %v, want one naming %s", c.args, err, c.want)
+		}
+	}
+}
+
+// TestQuantizeFloatEval checks --float-eval: the float metrics come from the
+// file (no second evaluation), and a file of another test-set size, or one
+// that is not an eval result, is refused by name.
+func TestQuantizeFloatEval(t *testing.T) {
+	dir := t.TempDir()
+	model := saveLeNet(t, dir, "lenet5.onnx", 1)
+	write := func(name, text string) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(text), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	good := write("fp.json", `{"top1": 0.4321, "top5": 0.8765, "loss": 1.5, "images": 200}`)
+	args := []string{"--model", model, "--data", "mnist", "--wbits", "4", "--abits", "4",
+		"--calib-images", "100", "--test-images", "200", "--json", "--float-eval"}
+	text, err := runQuantizeCmd(t, append(args, good)...)
+	if err != nil {
+		if strings.Contains(err.Error(), "mnist") && strings.Contains(err.Error(), "not") {
+			t.Skipf("MNIST unavailable: %v", err)
+		}
+		t.Fatal(err)
+	}
+	var res struct {
+		FP32Top1 float64 `json:"fp32_top1"`
+		FP32Top5 float64 `json:"fp32_top5"`
+	}
+	if err := json.Unmarshal([]byte(text), &res); err != nil {
+		t.Fatalf("--json output is not JSON: %v\n%s", err, text)
+	}
+	if res.FP32Top1 != 0.4321 || res.FP32Top5 != 0.8765 {
+		t.Errorf("fp32 top-1/top-5 %v/%v, want the file's 0.4321/0.8765", res.FP32Top1, res.FP32Top5)
+	}
+	for _, bad := range []string{
+		write("other-size.json", `{"top1": 0.5, "top5": 0.9, "images": 10000}`),
+		write("not-eval.json", `[1, 2]`),
+		write("range.json", `{"top1": 43, "top5": 0.9, "images": 200}`),
+		filepath.Join(dir, "missing.json"),
+	} {
+		if _, err := runQuantizeCmd(t, append(args, bad)...); err == nil || !strings.Contains(err.Error(), bad) {
+			t.Errorf("--float-eval %s: error %v, want one naming the file", bad, err)
 		}
 	}
 }
