@@ -6,6 +6,12 @@
 # plain DuQ fine-tune with the same epoch budget. MobileNetV3 is trained and
 # fine-tuned with negative padding (−3/8 before quantized h-swish inputs).
 #
+# The residual stream stays in float (--highway; run names end in -hw), as in
+# the PROFIT reference code, whose quantized MobileNets quantize each block's
+# branch input while the skip path adds the unquantized tensor. HIGHWAY=0
+# quantizes the skip path too (every reader of a quantized tensor reads the
+# quantized copy; names without -hw).
+#
 # Budget: 6 bit-width steps × (QAT_EPOCHS + 2·BN_LAST) epochs per model.
 # See experiments/qat_lib.sh for the settings (SMOKE=1 for a quick check).
 source "$(dirname "$0")/qat_lib.sh"
@@ -15,12 +21,16 @@ BN_LAST=${BN_LAST:-1}
 PROGRESSIVE=${PROGRESSIVE:-8,5,4}
 steps=$(($(tr ',' '\n' <<<"$PROGRESSIVE" | awk '$1>4' | wc -l) * 2 + 2))
 budget=$((steps * (QAT_EPOCHS + 2 * BN_LAST)))
+hw=(--highway) sfx=-hw
+if [[ ${HIGHWAY:-1} == 0 ]]; then
+	hw=() sfx=
+fi
 
 float mnv2-fp32 mobilenetv2
 float mnv3-fp32 mobilenetv3-small --neg-pad
 for m in mnv2 mnv3; do
-	ft "$m-w4a4-recipe" "$m-fp32" --method duq --wbits 4 --abits 4 --progressive "$PROGRESSIVE" \
-		--bn-last "$BN_LAST" --teacher "$OUT/$m-fp32.onnx" --ema --epochs "$QAT_EPOCHS"
-	ft "$m-w4a4-plain" "$m-fp32" --method duq --wbits 4 --abits 4 --epochs "$budget"
+	ft "$m-w4a4-recipe$sfx" "$m-fp32" --method duq --wbits 4 --abits 4 --progressive "$PROGRESSIVE" \
+		--bn-last "$BN_LAST" --teacher "$OUT/$m-fp32.onnx" --ema --epochs "$QAT_EPOCHS" "${hw[@]}"
+	ft "$m-w4a4-plain$sfx" "$m-fp32" --method duq --wbits 4 --abits 4 --epochs "$budget" "${hw[@]}"
 done
 summary mnv2- mnv3-fp32 mnv3-w4a4
