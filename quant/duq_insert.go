@@ -166,8 +166,9 @@ func DuQSites(g *graph.Graph) ([]DuQSite, error) {
 
 // DuQActivationMode picks the DuQ form for an activation: relu after ReLU
 // and Clip with a non-negative minimum (ReLU6; cap is then the Clip's
-// maximum, the largest sensible initial range), hswish after HardSwish,
-// looking through pooling, flattening, reshaping and dropout; relu for
+// maximum, the largest sensible initial range), hswish after HardSwish and
+// for an h-swish output times a HardSigmoid/Sigmoid gate (squeeze-and-
+// excite), looking through pooling, flattening, reshaping and dropout; relu for
 // other non-negative values (see NonNegative); signed otherwise.
 func DuQActivationMode(v *graph.Value) (mode DuQMode, cap float32) {
 	orig := v
@@ -208,6 +209,18 @@ func DuQActivationMode(v *graph.Value) (mode DuQMode, cap float32) {
 				v = n.Inputs[0]
 				continue
 			}
+		case "Mul":
+			// An h-swish output times a gate in [0, 1] (squeeze-and-excite)
+			// stays ≥ −3/8: the h-swish grid fits it better than a signed one.
+			if len(n.Inputs) == 2 {
+				for k := range 2 {
+					if unitGate(n.Inputs[k]) {
+						if m, _ := DuQActivationMode(n.Inputs[1-k]); m == DuQHSwish {
+							return DuQHSwish, 0
+						}
+					}
+				}
+			}
 		}
 		break
 	}
@@ -215,6 +228,20 @@ func DuQActivationMode(v *graph.Value) (mode DuQMode, cap float32) {
 		return DuQReLU, 0
 	}
 	return DuQSigned, 0
+}
+
+// unitGate reports whether v is the output of a HardSigmoid or Sigmoid
+// (every value in [0, 1]).
+func unitGate(v *graph.Value) bool {
+	n := v.Producer
+	if n == nil || len(n.Outputs) == 0 || n.Outputs[0] != v {
+		return false
+	}
+	switch n.Op.Type() {
+	case "HardSigmoid", "Sigmoid":
+		return true
+	}
+	return false
 }
 
 // duqMaxInit returns (α, γ) with a = c = the largest value of the

@@ -201,6 +201,26 @@ func TestInsertDuQMobileNets(t *testing.T) {
 	if modes[DuQHSwish] == 0 || modes[DuQReLU] == 0 || modes[DuQSigned] == 0 {
 		t.Fatalf("modes %v: want h-swish, relu and signed activations", modes)
 	}
+	// Squeeze-and-excite outputs (activation × gate in [0, 1]) take the
+	// activation's form: h-swish (≥ −3/8) or relu, never the signed grid.
+	gated := 0
+	for _, s := range sites {
+		if s.Tensor.Producer == nil || s.Tensor.Producer.Op.Type() != "Mul" {
+			continue
+		}
+		gated++
+		act := s.Tensor.Producer.Inputs[0]
+		want := DuQReLU
+		if hswishOutput(act) {
+			want = DuQHSwish
+		}
+		if s.Op.Mode != want {
+			t.Errorf("%s (input %s): mode %v, want %v", s.Tensor.Name, act.Name, s.Op.Mode, want)
+		}
+	}
+	if gated == 0 {
+		t.Error("no squeeze-and-excite output quantized")
+	}
 	neg := 0
 	for _, n := range g.Nodes {
 		c, ok := n.Op.(ops.Conv)
