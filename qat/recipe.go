@@ -85,6 +85,10 @@ type Config struct {
 	Teacher *graph.Graph
 	// Smoothing is label smoothing of the cross-entropy.
 	Smoothing float32
+	// BNReestimate > 0 re-estimates the BatchNorm running statistics over
+	// that many training batches after every epoch, before the model is
+	// evaluated and saved (train.ReestimateBN).
+	BNReestimate int
 }
 
 // ParseBitList parses "8,5,4" (descending widths of 2–8 or 16).

@@ -308,6 +308,9 @@ func (r *Runner) runPhase(ctx context.Context, plan []Phase) error {
 		if sampler != nil && sampler.Err != nil {
 			return sampler.Err
 		}
+		if err := r.reestimateBN(ctx, bnEpochOffset+base+st.Epoch); err != nil {
+			return err
+		}
 		m, err := r.evaluate(ctx, tr.Executor())
 		if err != nil {
 			return err
@@ -351,6 +354,27 @@ func (r *Runner) runPhase(ctx context.Context, plan []Phase) error {
 	r.State.Phase++
 	r.State.Epoch, r.State.TrainerSaved = 0, false
 	return r.save(nil)
+}
+
+// bnEpochOffset shifts the epochs whose shuffles feed BatchNorm
+// re-estimation away from the training epochs.
+const bnEpochOffset = 1 << 20
+
+// reestimateBN re-estimates the BatchNorm statistics (Cfg.BNReestimate
+// batches of the training data's epoch e, a shuffle of its own).
+func (r *Runner) reestimateBN(ctx context.Context, e int) error {
+	if r.Cfg.BNReestimate <= 0 {
+		return nil
+	}
+	it := r.Data.Train.Epoch(ctx, e)
+	_, err := train.ReestimateBN(ctx, r.G, it, r.Cfg.BNReestimate)
+	if cerr := it.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return fmt.Errorf("BatchNorm re-estimation: %w", err)
+	}
+	return nil
 }
 
 // policyAt is the policy of a phase's widths.
@@ -547,6 +571,9 @@ func (r *Runner) finish(ctx context.Context, plan []Phase) (*Result, error) {
 	if r.ema != nil && r.Data.Test != nil {
 		if err := r.ema.Apply(); err != nil {
 			return nil, err
+		}
+		if err := r.reestimateBN(ctx, bnEpochOffset-1); err != nil {
+			return nil, errors.Join(err, r.ema.Restore())
 		}
 		avg, err := r.evaluate(ctx, nil)
 		if err != nil {

@@ -380,6 +380,88 @@ func DuQInit(mode DuQMode, x []float32) (alpha, gamma float32, err error) {
 	return p, p, nil
 }
 
+// DuQInitMethod selects how DuQ ranges start.
+type DuQInitMethod string
+
+const (
+	// InitP95 is methods.md §6: a = c = 0.9·max|w| for weights and the
+	// 95th percentile of the positive inputs for activations, whatever
+	// the bit width.
+	InitP95 DuQInitMethod = "p95"
+	// InitMSE starts activation quantizers at a = c = the clipping point
+	// that minimizes the mean squared quantization error at the
+	// quantizer's bit width (DuQInitMSE): near the maximum at 8 bits,
+	// tighter at 2–4 bits. Weights keep 0.9·max|w| (fitting their clip
+	// by MSE lowered the accuracy before fine-tuning in our runs).
+	InitMSE DuQInitMethod = "mse"
+)
+
+// ParseDuQInit parses "p95" (or "") and "mse".
+func ParseDuQInit(s string) (DuQInitMethod, error) {
+	switch s {
+	case "", string(InitP95):
+		return InitP95, nil
+	case string(InitMSE):
+		return InitMSE, nil
+	}
+	return "", fmt.Errorf("quant: unknown DuQ initialization %q (want p95 or mse)", s)
+}
+
+// duqMSESample bounds the values DuQInitMSE evaluates per candidate.
+const duqMSESample = 1 << 16
+
+// DuQInitMSE returns (α, γ) with a = c at the MSE-optimal clipping point of
+// a bits-bit DuQ of the given mode on x: the candidates are k/100 of the
+// largest value of the quantizer's domain (|w|, |x|, relu(x) or h + 3/8),
+// k = 1…100; ties keep the larger range. More than 65,536 values are
+// subsampled with a fixed stride.
+func DuQInitMSE(mode DuQMode, bits int, x []float32) (alpha, gamma float32, err error) {
+	if bits < 2 || bits > 16 {
+		return 0, 0, fmt.Errorf("DuQ init: %d bits outside 2..16", bits)
+	}
+	if len(x) > duqMSESample {
+		stride := (len(x) + duqMSESample - 1) / duqMSESample
+		s := make([]float32, 0, len(x)/stride+1)
+		for i := 0; i < len(x); i += stride {
+			s = append(s, x[i])
+		}
+		x = s
+	}
+	q := DuQ{Mode: mode, Bits: bits}
+	var m float64
+	for _, v := range x {
+		e := float64(v) + float64(q.offset())
+		if q.signed() {
+			e = math.Abs(e)
+		}
+		if !math.IsInf(e, 0) && !math.IsNaN(e) {
+			m = max(m, e)
+		}
+	}
+	if !(m > 0) {
+		return 0, 0, fmt.Errorf("DuQ init: no positive range in %d values", len(x))
+	}
+	y := make([]float32, len(x))
+	best, bestErr := m, math.Inf(1)
+	for k := 100; k >= 1; k-- {
+		a := float32(m * float64(k) / 100)
+		if !(a > 0) {
+			continue
+		}
+		q.forward(x, y, a, a)
+		var se float64
+		for i, v := range x {
+			d := float64(y[i] - v)
+			se += d * d
+		}
+		if se < bestErr {
+			best, bestErr = float64(a), se
+		}
+	}
+	p := float32(InvSoftplus(best))
+	return p, p, nil
+}
+
 // DuQInitPerChannel returns the initial α, γ of a per-output-channel
 // quantizer of x (channels along axis 0, len(x) a multiple of channels):
 // DuQInit on each channel's values. A channel without a positive range

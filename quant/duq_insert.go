@@ -26,6 +26,9 @@ type QATPolicy struct {
 	// NegativePadding makes padded convolutions fed by an h-swish (float,
 	// or quantized by an h-swish DuQ) pad with −3/8 (see NegativePadding).
 	NegativePadding bool
+	// Init selects the starting ranges of DuQ quantizers ("" = InitP95,
+	// methods.md §6; InitMSE fits them to the bit width).
+	Init DuQInitMethod
 }
 
 // Highway says whether the residual stream stays in high precision.
@@ -277,6 +280,8 @@ type duqInserter struct {
 	atMax  bool   // initialize at the maximum instead of the 95th percentile
 	// atMaxFor, when set, selects the maximum for some activations.
 	atMaxFor func(x *graph.Value, bits int) bool
+	// init selects the non-maximum initialization ("" = InitP95).
+	init DuQInitMethod
 }
 
 // addDuQ adds a DuQ node quantizing x right after node after, with
@@ -325,6 +330,9 @@ func (d *duqInserter) insert(g *graph.Graph, after *graph.Node, _ string, spec S
 		data = t.Data
 	}
 	init := DuQInit
+	if d.init == InitMSE && spec.Role == ActivationRole {
+		init = func(mode DuQMode, x []float32) (float32, float32, error) { return DuQInitMSE(mode, spec.Bits, x) }
+	}
 	if d.atMax || spec.Role == ActivationRole && d.atMaxFor != nil && d.atMaxFor(x, spec.Bits) {
 		init = duqMaxInit
 	}
@@ -421,7 +429,7 @@ func InsertQAT(g *graph.Graph, p QATPolicy, batch *tensor.Tensor) (int, error) {
 			}
 		}
 		vals = func(v *graph.Value) *tensor.Tensor { return got[v] }
-		d := &duqInserter{vals: vals, tied: p.TiedScale, suffix: ".duq",
+		d := &duqInserter{vals: vals, tied: p.TiedScale, suffix: ".duq", init: p.Init,
 			atMaxFor: func(x *graph.Value, bits int) bool { return hiBits[x] && bits == p.Highway.Bits }}
 		ins = d.insert
 	}

@@ -174,6 +174,46 @@ func TestInsertDuQLeNet(t *testing.T) {
 	}
 }
 
+// TestInsertDuQInitMSE checks that InitMSE starts activation quantizers at
+// the MSE-optimal clip of their bit width and leaves weights at 0.9·max|w|.
+func TestInsertDuQInitMSE(t *testing.T) {
+	g := buildWidth(t, "lenet5", 1)
+	batch := randBatch(8, 1)
+	ref := forwardValues(t, g, batch, "input", "pool1", "flatten", "relu3", "relu4")
+	p := QATPolicy{Policy: DefaultPolicy(MethodUniform, 4, 4), DuQ: true, Highway: Highway{Enabled: true}, Init: InitMSE}
+	if _, err := InsertQAT(g, p, batch); err != nil {
+		t.Fatal(err)
+	}
+	sites, err := DuQSites(g)
+	if err != nil {
+		t.Fatal(err)
+	}
+	differs := 0
+	for _, s := range sites {
+		as, _ := s.ChannelScales()
+		a := float64(as[0])
+		var wantA float64
+		if s.Op.Mode == DuQWeight {
+			wantA = 0.9 * float64(s.Tensor.Param.Data.MaxAbs())
+		} else {
+			alpha, _, err := DuQInitMSE(s.Op.Mode, s.Op.Bits, ref[s.Tensor.Name].Data)
+			if err != nil {
+				t.Fatal(err)
+			}
+			wantA = Softplus(float64(alpha))
+			if p95 := percentile95(ref[s.Tensor.Name].Data, 0, s.Op.Mode == DuQSigned); math.Abs(p95-wantA) > 1e-3*p95 {
+				differs++
+			}
+		}
+		if math.Abs(a-wantA) > 1e-4*wantA {
+			t.Errorf("%s (%v, %d bits): a=%v, want %v", s.Tensor.Name, s.Op.Mode, s.Op.Bits, a, wantA)
+		}
+	}
+	if differs == 0 {
+		t.Error("no activation range differs from the 95th percentile")
+	}
+}
+
 // TestInsertDuQMobileNets checks the h-swish and ReLU6 forms and negative
 // padding on MobileNetV3-small and MobileNetV2.
 func TestInsertDuQMobileNets(t *testing.T) {

@@ -275,3 +275,68 @@ func TestDuQInitPerChannel(t *testing.T) {
 		t.Error("all-zero weight accepted")
 	}
 }
+
+func TestDuQInitMSE(t *testing.T) {
+	rng := rand.New(rand.NewSource(8))
+	x := make([]float32, 60000)
+	for i := range x {
+		x[i] = float32(rng.NormFloat64())
+	}
+	rangeAt := func(mode DuQMode, bits int, x []float32) float64 {
+		t.Helper()
+		a, c, err := DuQInitMSE(mode, bits, x)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if a != c {
+			t.Fatalf("%s %d bits: α %v ≠ γ %v", mode, bits, a, c)
+		}
+		return Softplus(float64(a))
+	}
+	// Signed N(0,1): the MSE-optimal clip of a uniform quantizer grows with
+	// the bit width (about 1.7σ at 3 bits' 7 levels, 2.5σ at 4 bits' 15,
+	// beyond 3.5σ at 8 bits).
+	a3, a4, a8 := rangeAt(DuQSigned, 3, x), rangeAt(DuQSigned, 4, x), rangeAt(DuQSigned, 8, x)
+	if !(a3 < a4 && a4 < a8) {
+		t.Errorf("ranges do not grow with bits: 3 bits %.3f, 4 bits %.3f, 8 bits %.3f", a3, a4, a8)
+	}
+	if a4 < 2.0 || a4 > 3.0 {
+		t.Errorf("4-bit signed Gaussian range %.3f, want about 2.5σ", a4)
+	}
+	if a8 < 3.5 {
+		t.Errorf("8-bit signed Gaussian range %.3f, want > 3.5σ", a8)
+	}
+	// The chosen range beats the 95th percentile and the maximum.
+	mse := func(mode DuQMode, bits int, a float32) float64 {
+		q := DuQ{Mode: mode, Bits: bits}
+		y := make([]float32, len(x))
+		q.forward(x, y, a, a)
+		var s float64
+		for i := range x {
+			s += float64((y[i] - x[i]) * (y[i] - x[i]))
+		}
+		return s
+	}
+	for _, mode := range []DuQMode{DuQReLU, DuQSigned, DuQHSwish} {
+		for _, bits := range []int{3, 4, 8} {
+			p, _, err := DuQInit(mode, x)
+			if err != nil {
+				t.Fatal(err)
+			}
+			best := float32(rangeAt(mode, bits, x))
+			pct := float32(Softplus(float64(p)))
+			if mse(mode, bits, best) > mse(mode, bits, pct)*1.01 { // 1 %: the candidates are 1 % of the maximum apart
+				t.Errorf("%s %d bits: MSE range %.3f worse than the 95th percentile %.3f", mode, bits, best, pct)
+			}
+		}
+	}
+	if _, _, err := DuQInitMSE(DuQReLU, 4, []float32{-1, -2, 0}); err == nil {
+		t.Error("ReLU quantizer of non-positive values: want an error")
+	}
+	if _, _, err := DuQInitMSE(DuQReLU, 1, x); err == nil {
+		t.Error("1 bit: want an error")
+	}
+	if _, err := ParseDuQInit("median"); err == nil || !strings.Contains(err.Error(), "median") {
+		t.Errorf("ParseDuQInit(median) = %v, want an error naming it", err)
+	}
+}

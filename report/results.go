@@ -99,6 +99,8 @@ type Finetune struct {
 	BNLast      int                 `json:"bn_last,omitempty"`
 	Profit      bool                `json:"profit"`
 	PerChannel  bool                `json:"per_channel,omitempty"`
+	DuQInit     string              `json:"duq_init,omitempty"`
+	BNReest     int                 `json:"bn_reestimate,omitempty"`
 	Teacher     string              `json:"teacher,omitempty"`
 	EMADecay    float64             `json:"ema_decay,omitempty"`
 	Highway     quant.Highway       `json:"highway"`

@@ -28,6 +28,8 @@ import (
 // finetuneFlags are the flags of `lowbit finetune`.
 type finetuneFlags struct {
 	model, dataSpec, method, out, progressive, teacher, augment, outlierFormat, calib string
+	duqInit                                                                           string
+	bnReestimate                                                                      int
 	wbits, abits, firstLast, epochs, bnLast, profitSample, batch, limit, testN        int
 	calibImages, highwayBits, analyzeImages                                           int
 	lr, wd, warmup, ratio, emaDecay, smoothing                                        float64
@@ -39,7 +41,7 @@ type finetuneFlags struct {
 // defaultFinetuneFlags are the defaults of the command's flags (the demo
 // starts from them too).
 func defaultFinetuneFlags() finetuneFlags {
-	return finetuneFlags{dataSpec: "mnist", method: "duq", augment: "auto", outlierFormat: "fp16", calib: "minmax",
+	return finetuneFlags{dataSpec: "mnist", method: "duq", augment: "auto", outlierFormat: "fp16", calib: "minmax", duqInit: "p95",
 		wbits: 4, abits: 4, firstLast: 8, epochs: 1, batch: 64, calibImages: 1000, analyzeImages: 1000,
 		lr: 0.005, wd: 5e-5, warmup: 0.1, ratio: quant.DefaultOutlierRatio, emaDecay: 0.9997, seed: 1, negPad: true}
 }
@@ -117,6 +119,8 @@ its top-1).`,
 	fl.IntVar(&f.epochs, "epochs", f.epochs, "epochs of each fine-tuning phase (each PROFIT stage)")
 	fl.StringVar(&f.progressive, "progressive", "", "intermediate bit widths, e.g. 8,5,4: activations step down first, then weights")
 	fl.IntVar(&f.bnLast, "bn-last", 0, "epochs of the BN-last phases before and after every bit-width step (0 = none)")
+	fl.StringVar(&f.duqInit, "duq-init", f.duqInit, "DuQ starting ranges: p95 (methods.md: 0.9·max|w|, 95th percentile of activations) or mse (MSE-optimal clip at each quantizer's bit width)")
+	fl.IntVar(&f.bnReestimate, "bn-reestimate", 0, "re-estimate BatchNorm statistics over N training batches after every epoch, before evaluating (0 = off)")
 	fl.BoolVar(&f.profit, "profit", false, "PROFIT: fine-tune the final step in three stages, freezing layers in AIWQ order")
 	fl.IntVar(&f.profitSample, "profit-sample", 0, "epochs of a separate AIWQ sampling phase (0 = measure during the first PROFIT stage)")
 	fl.StringVar(&f.teacher, "teacher", "", "float ONNX teacher for distillation")
@@ -173,6 +177,12 @@ func finetunePolicy(f finetuneFlags) (quant.QATPolicy, error) {
 	}
 	p = quant.QATPolicy{Policy: base, DuQ: duq, TiedScale: f.learnRange, NegativePadding: f.negPad,
 		Highway: quant.Highway{Enabled: f.highway, Bits: f.highwayBits}}
+	if p.Init, err = quant.ParseDuQInit(f.duqInit); err != nil {
+		return p, fmt.Errorf("--duq-init: %w", err)
+	}
+	if p.Init == quant.InitMSE && !duq {
+		return p, fmt.Errorf("--duq-init mse applies to --method duq (or --learn-range) only")
+	}
 	if err := quant.HighwayBits(f.highwayBits); err != nil {
 		return p, fmt.Errorf("--highway-bits: %w", err)
 	}
@@ -199,7 +209,11 @@ func recipeFromFlags(f finetuneFlags, p quant.QATPolicy) (qat.Config, error) {
 		return qat.Config{}, fmt.Errorf("--progressive: %w", err)
 	}
 	cfg := qat.Config{Policy: p, Progressive: prog, Epochs: f.epochs, BNLast: f.bnLast, Profit: f.profit,
-		ProfitSample: f.profitSample, LR: f.lr, WeightDecay: f.wd, Warmup: f.warmup, Smoothing: float32(f.smoothing)}
+		ProfitSample: f.profitSample, LR: f.lr, WeightDecay: f.wd, Warmup: f.warmup, Smoothing: float32(f.smoothing),
+		BNReestimate: f.bnReestimate}
+	if f.bnReestimate < 0 {
+		return cfg, fmt.Errorf("--bn-reestimate %d: want a number of batches ≥ 0", f.bnReestimate)
+	}
 	if f.ema {
 		cfg.EMADecay = f.emaDecay
 	}
@@ -301,7 +315,10 @@ func runFinetune(ctx context.Context, f finetuneFlags) (*finetuneResult, error) 
 	res := &finetuneResult{Finetune: report.Finetune{Model: f.model, Data: f.dataSpec, Out: f.out, Method: f.method,
 		LearnRange: f.learnRange, WeightBits: pol.WeightBits, ActBits: pol.ActBits, FirstLast: pol.FirstLastBits,
 		Progressive: cfg.Progressive, BNLast: f.bnLast, Profit: f.profit, Teacher: f.teacher, EMADecay: cfg.EMADecay,
-		Highway: pol.Highway, PerChannel: pol.PerChannel, TrainImages: trainSet.N()}, floatGraph: fg}
+		Highway: pol.Highway, PerChannel: pol.PerChannel, TrainImages: trainSet.N(), BNReest: f.bnReestimate}, floatGraph: fg}
+	if pol.DuQ {
+		res.DuQInit = string(pol.Init)
+	}
 	if pol.Method == quant.MethodOLAQ && !pol.DuQ {
 		res.Ratio = pol.OutlierRatio
 	}
@@ -551,6 +568,12 @@ func describeRecipe(f finetuneFlags, p quant.QATPolicy) string {
 	}
 	if f.profit {
 		parts = append(parts, "PROFIT")
+	}
+	if p.DuQ && p.Init == quant.InitMSE {
+		parts = append(parts, "MSE-initialized ranges")
+	}
+	if f.bnReestimate > 0 {
+		parts = append(parts, fmt.Sprintf("BN re-estimated over %d batches", f.bnReestimate))
 	}
 	if f.teacher != "" {
 		parts = append(parts, "teacher "+f.teacher)

@@ -177,6 +177,28 @@ func TestFinetuneHighwayAnalysis(t *testing.T) {
 	}
 }
 
+// TestFinetuneBNReestimateAndMSEInit fine-tunes a narrow ResNet-20 (which
+// has BatchNorm) with MSE-initialized DuQ ranges and BatchNorm
+// re-estimation, and checks the JSON and that the written file evaluates to
+// the reported top-1 (the re-estimated statistics are the saved ones).
+func TestFinetuneBNReestimateAndMSEInit(t *testing.T) {
+	dir := t.TempDir()
+	model := saveZooModel(t, dir, "resnet20", 0.25)
+	s, err := execCmd(t, newFinetuneCmd(), "--model", model, "--data", "mnist", "--wbits", "4", "--abits", "4",
+		"--duq-init", "mse", "--bn-reestimate", "2", "--epochs", "1", "--limit", "64", "--batch", "32",
+		"--test-images", "64", "--verify", "--out", filepath.Join(dir, "q.onnx"), "--json")
+	if err != nil {
+		t.Fatal(err, s)
+	}
+	var r map[string]any
+	if err := json.Unmarshal([]byte(s), &r); err != nil {
+		t.Fatalf("%v: %s", err, s)
+	}
+	if r["duq_init"] != "mse" || r["bn_reestimate"] != 2.0 || r["verified"] != true {
+		t.Errorf("duq_init %v, bn_reestimate %v, verified %v; want mse, 2, true", r["duq_init"], r["bn_reestimate"], r["verified"])
+	}
+}
+
 func TestFinetuneFlagErrors(t *testing.T) {
 	dir := t.TempDir()
 	model := saveZooModel(t, dir, "lenet5", 1)
@@ -193,6 +215,9 @@ func TestFinetuneFlagErrors(t *testing.T) {
 		{[]string{"--profit-sample", "1"}, "--profit"},
 		{[]string{"--method", "foo"}, "--method"},
 		{[]string{"--method", "olaq", "--per-channel"}, "--per-channel"},
+		{[]string{"--duq-init", "median"}, "--duq-init"},
+		{[]string{"--method", "uniform", "--duq-init", "mse"}, "--duq-init"},
+		{[]string{"--bn-reestimate", "-1"}, "--bn-reestimate"},
 	} {
 		args := append([]string{"--model", model, "--out", filepath.Join(dir, "x.onnx")}, c.args...)
 		if s, err := execCmd(t, newFinetuneCmd(), args...); err == nil || !strings.Contains(err.Error(), c.want) {
