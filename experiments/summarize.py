@@ -37,6 +37,10 @@ def recipe(r):
         parts.append("outliers %g" % r["outlier_ratio"])
     if r.get("neg_pad_convs"):
         parts.append("neg-pad %d" % r["neg_pad_convs"])
+    if r.get("duq_init") == "mse":
+        parts.append("MSE init")
+    if r.get("bn_reestimate"):
+        parts.append("BN re-est. %d" % r["bn_reestimate"])
     return ", ".join(parts)
 
 
