@@ -15,6 +15,10 @@
 #   BN_LAST       epochs of each BN-last phase
 #   LIMIT         training images (empty: all 60,000)
 #   TEST          test images (empty: all 10,000)
+#   DUQ_INIT      DuQ initialization of the MobileNet scripts: mse (default) or
+#                 p95 (methods.md); BN_REEST  BatchNorm re-estimation batches
+#                 after every epoch (default 100; 0 = off). Runs with the
+#                 defaults get the name suffix -mse-bnre (see tune_args).
 #   SMOKE=1       tiny settings (1 float epoch, 1 epoch per phase, 2,000
 #                 training and 1,000 test images) to check that a script runs
 set -euo pipefail
@@ -37,6 +41,15 @@ LOWBIT=${LOWBIT:-$OUT/lowbit}
 if [[ ! -x $LOWBIT || ${REBUILD:-0} == 1 ]]; then
 	(cd "$ROOT" && go build -o "$LOWBIT" ./cmd/lowbit)
 fi
+
+# tune_args / tune_sfx: the --duq-init/--bn-reestimate flags of DUQ_INIT
+# and BN_REEST, and the run-name suffix that records them.
+DUQ_INIT=${DUQ_INIT:-mse}
+BN_REEST=${BN_REEST:-100}
+tune_args=(--duq-init "$DUQ_INIT" --bn-reestimate "$BN_REEST")
+tune_sfx=
+[[ $DUQ_INIT == mse ]] && tune_sfx+=-mse
+[[ $BN_REEST != 0 ]] && tune_sfx+=-bnre
 
 # run NAME ARGS...: lowbit ARGS --json, unless OUT/NAME.json exists.
 run() {

@@ -25,6 +25,9 @@ hw=(--highway) sfx=-hw
 if [[ ${HIGHWAY:-1} == 0 ]]; then
 	hw=() sfx=
 fi
+# MSE-initialized activation ranges and BatchNorm re-estimation (DUQ_INIT,
+# BN_REEST in qat_lib.sh; DUQ_INIT=p95 BN_REEST=0 is methods.md as written).
+hw+=("${tune_args[@]}") sfx+=$tune_sfx
 
 float mnv2-fp32 mobilenetv2
 float mnv3-fp32 mobilenetv3-small --neg-pad
