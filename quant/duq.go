@@ -392,7 +392,7 @@ const (
 	// that minimizes the mean squared quantization error at the
 	// quantizer's bit width (DuQInitMSE): near the maximum at 8 bits,
 	// tighter at 2–4 bits. Weights keep 0.9·max|w| (fitting their clip
-	// by MSE lowered the accuracy before fine-tuning in our runs).
+	// by MSE lowered the accuracy before fine-tuning in a first try).
 	InitMSE DuQInitMethod = "mse"
 )
 
@@ -427,20 +427,11 @@ func DuQInitMSE(mode DuQMode, bits int, x []float32) (alpha, gamma float32, err 
 		}
 		x = s
 	}
+	m, err := duqDomainMax(mode, x)
+	if err != nil {
+		return 0, 0, err
+	}
 	q := DuQ{Mode: mode, Bits: bits}
-	var m float64
-	for _, v := range x {
-		e := float64(v) + float64(q.offset())
-		if q.signed() {
-			e = math.Abs(e)
-		}
-		if !math.IsInf(e, 0) && !math.IsNaN(e) {
-			m = max(m, e)
-		}
-	}
-	if !(m > 0) {
-		return 0, 0, fmt.Errorf("DuQ init: no positive range in %d values", len(x))
-	}
 	y := make([]float32, len(x))
 	best, bestErr := m, math.Inf(1)
 	for k := 100; k >= 1; k-- {

@@ -251,6 +251,18 @@ func unitGate(v *graph.Value) bool {
 // quantizer's domain in x (for high-precision highway quantizers, which
 // must not clip).
 func duqMaxInit(mode DuQMode, x []float32) (float32, float32, error) {
+	m, err := duqDomainMax(mode, x)
+	if err != nil {
+		return 0, 0, err
+	}
+	p := float32(InvSoftplus(m))
+	return p, p, nil
+}
+
+// duqDomainMax returns the largest value of the quantizer's domain in x:
+// of h + 3/8 for h-swish, of |x| for weights and signed activations, of x
+// otherwise (infinities skipped); an error when it is not positive.
+func duqDomainMax(mode DuQMode, x []float32) (float64, error) {
 	var m float64
 	for _, v := range x {
 		e := float64(v)
@@ -265,10 +277,9 @@ func duqMaxInit(mode DuQMode, x []float32) (float32, float32, error) {
 		}
 	}
 	if !(m > 0) {
-		return 0, 0, fmt.Errorf("DuQ init: no positive range in %d values", len(x))
+		return 0, fmt.Errorf("DuQ init: no positive range in %d values", len(x))
 	}
-	p := float32(InvSoftplus(m))
-	return p, p, nil
+	return m, nil
 }
 
 // duqInserter places DuQ nodes with parameters initialized from the

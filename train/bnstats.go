@@ -55,16 +55,18 @@ func ReestimateBN(ctx context.Context, g *graph.Graph, it Iterator, batches int)
 		return 0, nil
 	}
 	// Momentum 0 makes every training forward write its batch statistics
-	// into the running tensors, which are then summed here.
-	restore := func(keepOld bool) {
+	// into the running tensors, which are then summed here. The ops are
+	// restored in any case, the old statistics unless the run completed.
+	done := false
+	defer func() {
 		for _, s := range bns {
 			s.n.Op = s.op
-			if keepOld {
+			if !done {
 				copy(s.mean.Data.Data, s.old[0])
 				copy(s.vari.Data.Data, s.old[1])
 			}
 		}
-	}
+	}()
 	for _, s := range bns {
 		op := s.op
 		op.Momentum = 0
@@ -72,19 +74,16 @@ func ReestimateBN(ctx context.Context, g *graph.Graph, it Iterator, batches int)
 	}
 	e, err := graph.NewExecutor(g)
 	if err != nil {
-		restore(true)
 		return 0, fmt.Errorf("re-estimating BatchNorm statistics: %w", err)
 	}
 	e.Training = true
 	used := 0
 	for used < batches && it.Next() {
 		if err := ctx.Err(); err != nil {
-			restore(true)
 			return 0, err
 		}
 		x, _ := it.Batch()
 		if _, err := e.Forward(x); err != nil {
-			restore(true)
 			return 0, fmt.Errorf("re-estimating BatchNorm statistics, batch %d: %w", used+1, err)
 		}
 		for _, s := range bns {
@@ -97,11 +96,9 @@ func ReestimateBN(ctx context.Context, g *graph.Graph, it Iterator, batches int)
 		used++
 	}
 	if err := errors.Join(it.Err(), ctx.Err()); err != nil {
-		restore(true)
 		return 0, fmt.Errorf("re-estimating BatchNorm statistics: %w", err)
 	}
 	if used == 0 {
-		restore(true)
 		return 0, nil
 	}
 	for _, s := range bns {
@@ -111,6 +108,6 @@ func ReestimateBN(ctx context.Context, g *graph.Graph, it Iterator, batches int)
 			}
 		}
 	}
-	restore(false)
+	done = true
 	return used, nil
 }
