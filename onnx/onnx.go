@@ -65,3 +65,17 @@ func Load(path string) (*graph.Graph, error) {
 	}
 	return g, nil
 }
+
+// Clone returns an independent copy of g made through its ONNX form
+// (weights, attributes and quantizer state included).
+func Clone(g *graph.Graph) (*graph.Graph, error) {
+	b, err := Marshal(g)
+	if err != nil {
+		return nil, fmt.Errorf("clone: %w", err)
+	}
+	c, err := Unmarshal(b)
+	if err != nil {
+		return nil, fmt.Errorf("clone: %w", err)
+	}
+	return c, nil
+}

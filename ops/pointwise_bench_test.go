@@ -6,6 +6,7 @@ import (
 
 	"lowbit/graph"
 	"lowbit/internal/gradcheck"
+	"lowbit/kernels"
 	"lowbit/tensor"
 )
 
@@ -43,3 +44,24 @@ func BenchmarkRelu(b *testing.B)      { benchForwardBackward(b, Relu{}, benchAct
 func BenchmarkAddSame(b *testing.B)   { benchForwardBackward(b, Add{}, benchAct, benchAct) }
 func BenchmarkMulSE(b *testing.B)     { benchForwardBackward(b, Mul{}, benchAct, []int{32, 64, 1, 1}) }
 func BenchmarkAddBias(b *testing.B)   { benchForwardBackward(b, Add{}, benchAct, []int{1, 64, 1, 1}) }
+
+// BenchmarkBatchNormClipForward times the training forward of a fused
+// BatchNorm + ReLU6 on MobileNetV2's widest training activation
+// (128×96×32×32, larger than the caches).
+func BenchmarkBatchNormClipForward(b *testing.B) {
+	rng := rand.New(rand.NewSource(1))
+	shape := []int{128, 96, 32, 32}
+	ch := shape[1]
+	scale, rvar := tensor.New(ch), tensor.New(ch)
+	scale.Fill(1)
+	rvar.Fill(1)
+	in := []*tensor.Tensor{gradcheck.Rand(rng, shape...), scale, tensor.New(ch), tensor.New(ch), rvar}
+	op := bnAct{bn: BatchNorm{Momentum: 0.9}, ops: []graph.Op{Clip{Min: 0, Max: 6}}, f: bnFusion{act: kernels.BNAct{Mask: true, Lo: 0, Hi: 6}}}
+	c := graph.NewContext(true, 1)
+	b.SetBytes(int64(4 * in[0].Len()))
+	for b.Loop() {
+		if _, err := op.Forward(c, in); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

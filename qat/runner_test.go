@@ -3,7 +3,6 @@ package qat
 import (
 	"context"
 	"errors"
-	"iter"
 	"math"
 	"path/filepath"
 	"slices"
@@ -11,25 +10,12 @@ import (
 
 	"lowbit/data"
 	"lowbit/graph"
+	"lowbit/internal/testdata"
 	"lowbit/models"
 	"lowbit/onnx"
 	"lowbit/quant"
-	"lowbit/tensor"
 	"lowbit/train"
 )
-
-type loaderSrc struct{ l *data.Loader }
-
-func (s loaderSrc) Epoch(ctx context.Context, e int) train.Iterator { return s.l.Epoch(ctx, e) }
-
-func openMNIST(t *testing.T, split string, n int) *data.Dataset {
-	t.Helper()
-	ds, err := data.Open("mnist", split)
-	if err != nil {
-		t.Skipf("MNIST is not available: %v", err)
-	}
-	return ds.Head(n)
-}
 
 func build(t *testing.T, name string, width float64) *graph.Graph {
 	t.Helper()
@@ -42,11 +28,7 @@ func build(t *testing.T, name string, width float64) *graph.Graph {
 
 func clone(t *testing.T, g *graph.Graph) *graph.Graph {
 	t.Helper()
-	b, err := onnx.Marshal(g)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c, err := onnx.Unmarshal(b)
+	c, err := onnx.Clone(g)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -65,32 +47,8 @@ func pretrain(t *testing.T, g *graph.Graph, ds *data.Dataset, batch int) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := tr.Run(t.Context(), loaderSrc{l}, nil); err != nil {
+	if _, err := tr.Run(t.Context(), train.Loader{L: l}, nil); err != nil {
 		t.Fatal(err)
-	}
-}
-
-func batches(t *testing.T, ds *data.Dataset, batch int) func(context.Context) iter.Seq2[*tensor.Tensor, error] {
-	return func(ctx context.Context) iter.Seq2[*tensor.Tensor, error] {
-		return func(yield func(*tensor.Tensor, error) bool) {
-			l, err := data.NewEvalLoader(ds, batch)
-			if err != nil {
-				yield(nil, err)
-				return
-			}
-			defer l.Close()
-			it := l.Epoch(ctx, 0)
-			defer it.Close()
-			for it.Next() {
-				x, _ := it.Batch()
-				if !yield(x, nil) {
-					return
-				}
-			}
-			if err := it.Err(); err != nil {
-				yield(nil, err)
-			}
-		}
 	}
 }
 
@@ -111,8 +69,8 @@ func newData(t *testing.T, trainSet, testSet *data.Dataset, batch int) Data {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return Data{Train: loaderSrc{l}, StepsPerEpoch: trainSet.N() / batch, Test: loaderSrc{tl}, InitBatch: init,
-		Calib: batches(t, trainSet.Head(min(500, trainSet.N())), 250), CalibImages: min(500, trainSet.N())}
+	return Data{Train: train.Loader{L: l}, StepsPerEpoch: trainSet.N() / batch, Test: train.Loader{L: tl}, InitBatch: init,
+		Calib: data.EvalInputs(trainSet.Head(min(500, trainSet.N())), 250), CalibImages: min(500, trainSet.N())}
 }
 
 func recipe(w, a int, duq bool, method quant.Method) Config {
@@ -137,7 +95,7 @@ func TestFinetuneBeatsPTQ(t *testing.T) {
 	if testing.Short() {
 		t.Skip("trains a network")
 	}
-	trainSet, testSet := openMNIST(t, "train", 6000), openMNIST(t, "test", 2000)
+	trainSet, testSet := testdata.MNIST(t, "train", 6000), testdata.MNIST(t, "test", 2000)
 	fg := build(t, "lenet5", 1)
 	pretrain(t, fg, trainSet, 32)
 	dat := newData(t, trainSet, testSet, 32)
@@ -187,7 +145,7 @@ func TestFinetuneBeatsPTQ(t *testing.T) {
 // phases and checks which parameters each freezes and that frozen ones do
 // not move while BatchNorm parameters and statistics do.
 func TestBNLastFreezesExactlyTheWeights(t *testing.T) {
-	trainSet, testSet := openMNIST(t, "train", 512), openMNIST(t, "test", 100)
+	trainSet, testSet := testdata.MNIST(t, "train", 512), testdata.MNIST(t, "test", 100)
 	g := build(t, "lenet5", 1)
 	cfg := recipe(4, 4, true, 0)
 	cfg.BNLast = 1
@@ -246,7 +204,7 @@ func TestBNLastFreezesExactlyTheWeights(t *testing.T) {
 // checks that the stages freeze the top third and two thirds of the
 // convolutions in decreasing AIWQ order, and that frozen weights stay.
 func TestProfitFreezesInAIWQOrder(t *testing.T) {
-	trainSet, testSet := openMNIST(t, "train", 192), openMNIST(t, "test", 64)
+	trainSet, testSet := testdata.MNIST(t, "train", 192), testdata.MNIST(t, "test", 64)
 	g := build(t, "resnet20", 0.25)
 	cfg := recipe(4, 4, true, 0)
 	cfg.Profit = true
@@ -345,7 +303,7 @@ func interruptAndResume(t *testing.T, r *Runner, stop int, before func()) *Runne
 // (with EMA) at the start of its third phase, resumes it from the
 // checkpoint and compares with an uninterrupted run.
 func TestResumeContinuesFromTheRecordedPhase(t *testing.T) {
-	trainSet, testSet := openMNIST(t, "train", 384), openMNIST(t, "test", 200)
+	trainSet, testSet := testdata.MNIST(t, "train", 384), testdata.MNIST(t, "test", 200)
 	fg := build(t, "lenet5", 1)
 	cfg := recipe(4, 4, true, 0)
 	cfg.Progressive = []int{8}
@@ -390,7 +348,7 @@ func TestResumeContinuesFromTheRecordedPhase(t *testing.T) {
 // that the float weights behind the quantizers survive the checkpoint and
 // that the exported model reloads to the same top-1.
 func TestFakeQuantFinetuneResumes(t *testing.T) {
-	trainSet, testSet := openMNIST(t, "train", 256), openMNIST(t, "test", 200)
+	trainSet, testSet := testdata.MNIST(t, "train", 256), testdata.MNIST(t, "test", 200)
 	g := build(t, "lenet5", 1)
 	cfg := recipe(3, 3, false, quant.MethodWEQ)
 	cfg.BNLast = 1
@@ -432,7 +390,7 @@ func TestResidualErrorHighway(t *testing.T) {
 	if testing.Short() {
 		t.Skip("trains a network")
 	}
-	trainSet, testSet := openMNIST(t, "train", 1600), openMNIST(t, "test", 256)
+	trainSet, testSet := testdata.MNIST(t, "train", 1600), testdata.MNIST(t, "test", 256)
 	fg := build(t, "resnet20", 0.25)
 	pretrain(t, fg, trainSet, 16)
 	dat := newData(t, trainSet, testSet, 16)
@@ -444,7 +402,7 @@ func TestResidualErrorHighway(t *testing.T) {
 		if _, _, err := Quantize(t.Context(), q, p, dat); err != nil {
 			t.Fatal(err)
 		}
-		e, err := ResidualError(t.Context(), fg, q, batches(t, testSet, 128)(t.Context()))
+		e, err := ResidualError(t.Context(), fg, q, data.EvalInputs(testSet, 128)(t.Context()))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -459,7 +417,7 @@ func TestResidualErrorHighway(t *testing.T) {
 			MeanError(errs[0]), errs[0][8].RelError, MeanError(errs[1]), errs[1][8].RelError)
 	}
 	// The float graph against itself: no error.
-	self, err := ResidualError(t.Context(), fg, clone(t, fg), batches(t, testSet, 128)(t.Context()))
+	self, err := ResidualError(t.Context(), fg, clone(t, fg), data.EvalInputs(testSet, 128)(t.Context()))
 	if err != nil || MeanError(self) != 0 {
 		t.Fatalf("float against float: %v (%v)", self, err)
 	}

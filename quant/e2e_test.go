@@ -1,7 +1,6 @@
 package quant
 
 import (
-	"context"
 	"fmt"
 	"math"
 	"path/filepath"
@@ -9,24 +8,12 @@ import (
 
 	"lowbit/data"
 	"lowbit/graph"
+	"lowbit/internal/testdata"
 	"lowbit/models"
 	"lowbit/onnx"
 	"lowbit/tensor"
 	"lowbit/train"
 )
-
-type loaderSrc struct{ l *data.Loader }
-
-func (s loaderSrc) Epoch(ctx context.Context, e int) train.Iterator { return s.l.Epoch(ctx, e) }
-
-func openMNIST(t *testing.T, split string, n int) *data.Dataset {
-	t.Helper()
-	ds, err := data.Open("mnist", split)
-	if err != nil {
-		t.Skipf("MNIST is not available: %v", err)
-	}
-	return ds.Head(n)
-}
 
 // trainedLeNet trains LeNet-5 for one epoch on 6000 MNIST images (about
 // 190 steps, a few seconds).
@@ -45,7 +32,7 @@ func trainedLeNet(t *testing.T, trainSet *data.Dataset) *graph.Graph {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := tr.Run(t.Context(), loaderSrc{l}, nil); err != nil {
+	if _, err := tr.Run(t.Context(), train.Loader{L: l}, nil); err != nil {
 		t.Fatal(err)
 	}
 	return g
@@ -53,11 +40,7 @@ func trainedLeNet(t *testing.T, trainSet *data.Dataset) *graph.Graph {
 
 func cloneGraph(t *testing.T, g *graph.Graph) *graph.Graph {
 	t.Helper()
-	b, err := onnx.Marshal(g)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c, err := onnx.Unmarshal(b)
+	c, err := onnx.Clone(g)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -106,7 +89,7 @@ func top1(t *testing.T, g *graph.Graph, ds *data.Dataset) float64 {
 		t.Fatal(err)
 	}
 	defer l.Close()
-	m, err := train.Evaluate(t.Context(), g, loaderSrc{l})
+	m, err := train.Evaluate(t.Context(), g, train.Loader{L: l})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -124,7 +107,7 @@ func TestPTQEndToEnd(t *testing.T) {
 	if testing.Short() {
 		t.Skip("trains a network")
 	}
-	trainSet, testSet := openMNIST(t, "train", 6000), openMNIST(t, "test", 2000)
+	trainSet, testSet := testdata.MNIST(t, "train", 6000), testdata.MNIST(t, "test", 2000)
 	g := trainedLeNet(t, trainSet)
 	calib := trainSet.Head(1000)
 	fp := top1(t, g, testSet)

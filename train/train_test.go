@@ -12,10 +12,6 @@ import (
 	"lowbit/models"
 )
 
-type loaderSrc struct{ l *data.Loader }
-
-func (s loaderSrc) Epoch(ctx context.Context, e int) Iterator { return s.l.Epoch(ctx, e) }
-
 func mnist(t *testing.T, split string, n int) *data.Dataset {
 	t.Helper()
 	ds, err := data.Open("mnist", split)
@@ -82,7 +78,7 @@ func run(t *testing.T, g *graph.Graph, trainSet *data.Dataset, epochs int, ctx c
 	if before != nil {
 		before(tr)
 	}
-	hist, err := tr.Run(ctx, loaderSrc{l}, nil)
+	hist, err := tr.Run(ctx, Loader{L: l}, nil)
 	if err != nil && err != errStop {
 		t.Fatal(err)
 	}
@@ -97,7 +93,7 @@ func TestTrainingBeatsChanceAndIsDeterministic(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	m, err := Evaluate(context.Background(), g1, loaderSrc{el})
+	m, err := Evaluate(context.Background(), g1, Loader{L: el})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -167,7 +163,7 @@ func TestCancelStopsCleanly(t *testing.T) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	if _, err := tr.Run(ctx, loaderSrc{l}, nil); err != context.Canceled {
+	if _, err := tr.Run(ctx, Loader{L: l}, nil); err != context.Canceled {
 		t.Fatalf("Run on a cancelled context returned %v", err)
 	}
 	for _, p := range g.Params() {

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -24,20 +23,13 @@ func printJSON(w io.Writer, v any) error {
 // --json output on stdout stays pure.
 func logw() io.Writer { return os.Stderr }
 
-// loaderSource adapts a data.Loader to train.Source.
-type loaderSource struct{ l *data.Loader }
-
-func (s loaderSource) Epoch(ctx context.Context, epoch int) train.Iterator {
-	return s.l.Epoch(ctx, epoch)
-}
-
 // evalSource returns a deterministic, unaugmented source over ds.
 func evalSource(ds *data.Dataset, batch int) (train.Source, error) {
 	l, err := data.NewEvalLoader(ds, batch)
 	if err != nil {
 		return nil, err
 	}
-	return loaderSource{l}, nil
+	return train.Loader{L: l}, nil
 }
 
 // checkInput verifies that a model's input fits the dataset's images.

@@ -232,15 +232,6 @@ func recipeFromFlags(f finetuneFlags, p quant.QATPolicy) (qat.Config, error) {
 	return cfg, nil
 }
 
-// cloneGraph copies g through its ONNX form.
-func cloneGraph(g *graph.Graph) (*graph.Graph, error) {
-	b, err := onnx.Marshal(g)
-	if err != nil {
-		return nil, err
-	}
-	return onnx.Unmarshal(b)
-}
-
 // openSplit opens a split of a dataset, cut to its first n images when
 // 0 < n < its size.
 func openSplit(spec, split string, n int) (*data.Dataset, error) {
@@ -252,25 +243,6 @@ func openSplit(spec, split string, n int) (*data.Dataset, error) {
 		ds = ds.Head(n)
 	}
 	return ds, nil
-}
-
-// datasetBatches yields the batches of one pass over ds.
-func datasetBatches(ds *data.Dataset, batch int) func(context.Context) iter.Seq2[*tensor.Tensor, error] {
-	return func(ctx context.Context) iter.Seq2[*tensor.Tensor, error] {
-		return func(yield func(*tensor.Tensor, error) bool) {
-			l, err := data.NewEvalLoader(ds, batch)
-			if err != nil {
-				yield(nil, err)
-				return
-			}
-			defer l.Close()
-			for x, err := range loaderBatches(ctx, l) {
-				if !yield(x, err) {
-					return
-				}
-			}
-		}
-	}
 }
 
 func runFinetune(ctx context.Context, f finetuneFlags) (*finetuneResult, error) {
@@ -352,8 +324,8 @@ func runFinetune(ctx context.Context, f finetuneFlags) (*finetuneResult, error) 
 	if err != nil {
 		return nil, err
 	}
-	dat := qat.Data{Train: loaderSource{loader}, StepsPerEpoch: trainSet.N() / f.batch, Test: testSrc,
-		InitBatch: initBatch, Calib: datasetBatches(calibSet, 256), CalibImages: f.calibImages}
+	dat := qat.Data{Train: train.Loader{L: loader}, StepsPerEpoch: trainSet.N() / f.batch, Test: testSrc,
+		InitBatch: initBatch, Calib: data.EvalInputs(calibSet, 256), CalibImages: f.calibImages}
 	if f.teacher != "" {
 		if cfg.Teacher, err = onnx.Load(f.teacher); err != nil {
 			return nil, fmt.Errorf("--teacher: %w", err)
@@ -363,7 +335,7 @@ func runFinetune(ctx context.Context, f finetuneFlags) (*finetuneResult, error) 
 		}
 	}
 	analysisSet := testSet.Head(min(f.analyzeImages, testSet.N()))
-	res.measureBatch = datasetBatches(analysisSet, 256)
+	res.measureBatch = data.EvalInputs(analysisSet, 256)
 	if f.analyze && !f.resume {
 		if res.Residual, err = initialResidualor(ctx, fg, pol, dat, res.measureBatch); err != nil {
 			return nil, fmt.Errorf("--analyze-error: %w", err)
@@ -376,7 +348,7 @@ func runFinetune(ctx context.Context, f finetuneFlags) (*finetuneResult, error) 
 		if g, err = onnx.Load(f.out); err != nil {
 			return nil, fmt.Errorf("--resume: %w", err)
 		}
-	} else if g, err = cloneGraph(fg); err != nil {
+	} else if g, err = onnx.Clone(fg); err != nil {
 		return nil, err
 	}
 	if pol.NegativePadding && !f.resume {
@@ -498,7 +470,7 @@ func initialResidualor(ctx context.Context, fg *graph.Graph, pol quant.QATPolicy
 	batches func(context.Context) iter.Seq2[*tensor.Tensor, error]) (*residualReport, error) {
 	rep := &residualReport{}
 	for _, hw := range []bool{true, false} {
-		q, err := cloneGraph(fg)
+		q, err := onnx.Clone(fg)
 		if err != nil {
 			return nil, err
 		}
@@ -539,7 +511,7 @@ func convPadValue(n *graph.Node) float32 {
 // countZeroPaddedHSwishConvs counts the padded convolutions fed by a
 // HardSwish that pad with 0.
 func countZeroPaddedHSwishConvs(g *graph.Graph) int {
-	c, err := cloneGraph(g)
+	c, err := onnx.Clone(g)
 	if err != nil {
 		return 0
 	}

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"iter"
 	"math/rand"
 	"os"
 	"path/filepath"
@@ -21,7 +20,6 @@ import (
 	"lowbit/onnx"
 	"lowbit/quant"
 	"lowbit/report"
-	"lowbit/tensor"
 	"lowbit/train"
 )
 
@@ -200,23 +198,6 @@ func parseLayerBits(s string) (map[string]quant.LayerBits, error) {
 	return out, nil
 }
 
-// loaderBatches yields the batches of one pass of an eval loader.
-func loaderBatches(ctx context.Context, l *data.Loader) iter.Seq2[*tensor.Tensor, error] {
-	return func(yield func(*tensor.Tensor, error) bool) {
-		it := l.Epoch(ctx, 0)
-		defer it.Close()
-		for it.Next() {
-			x, _ := it.Batch()
-			if !yield(x, nil) {
-				return
-			}
-		}
-		if err := it.Err(); err != nil {
-			yield(nil, err)
-		}
-	}
-}
-
 func runQuantize(ctx context.Context, f quantizeFlags) (*quantizeResult, error) {
 	if f.model == "" {
 		return nil, fmt.Errorf("--model is required")
@@ -282,7 +263,7 @@ func runQuantize(ctx context.Context, f quantizeFlags) (*quantizeResult, error) 
 		return nil, err
 	}
 	defer cl.Close()
-	if res.CalibImages, err = quant.Calibrate(ctx, g, loaderBatches(ctx, cl), f.calibImages); err != nil {
+	if res.CalibImages, err = quant.Calibrate(ctx, g, cl.Inputs(ctx), f.calibImages); err != nil {
 		return nil, fmt.Errorf("%s: %w", f.model, err)
 	}
 	if err := quant.SetMeasure(g, true); err != nil {

@@ -143,7 +143,7 @@ func simWorkload(ctx context.Context, net, dataSpec, split string, ratio float64
 		return nil, err
 	}
 	defer l.Close()
-	stats, err := sim.CollectStats(ctx, g, loaderBatches(ctx, l), sim.CollectOptions{OutlierRatio: ratio, MaxBatches: nb})
+	stats, err := sim.CollectStats(ctx, g, l.Inputs(ctx), sim.CollectOptions{OutlierRatio: ratio, MaxBatches: nb})
 	if err != nil {
 		return nil, fmt.Errorf("%s on %s: %w", net, dataSpec, err)
 	}

@@ -158,7 +158,7 @@ func runTrain(ctx context.Context, f trainFlags) (*trainResult, error) {
 	trainable, _ := g.NumParams()
 	fmt.Fprintf(logw(), "training %s on %s: %d images, %d parameters, %d epochs\n", f.model, trainSet.Name, trainSet.N(), trainable, f.epochs)
 	start := time.Now()
-	hist, runErr := tr.Run(ctx, loaderSource{loader}, testSrc)
+	hist, runErr := tr.Run(ctx, train.Loader{L: loader}, testSrc)
 	res := &trainResult{Model: f.model, Data: f.dataSpec, Out: f.out, Epochs: tr.Epoch, Params: trainable, History: hist}
 	if runErr != nil {
 		if !errors.Is(runErr, context.Canceled) {
