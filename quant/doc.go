@@ -16,6 +16,7 @@
 // that adds the precision highway (highway.go) and negative padding, and
 // SetBits re-targets them for progressive schedules. With per-channel
 // weights (Policy.PerChannel) a DuQ weight quantizer has α and γ of shape
-// [Cout], initialized channel by channel (an extension of methods.md §6,
-// which has one range and scale per tensor); activations stay per tensor.
+// [Cout], initialized channel by channel at max|w| of the channel (an
+// extension of methods.md §6, which has one range and scale per tensor,
+// initialized at 0.9·max|w|); activations stay per tensor.
 package quant
