@@ -109,11 +109,15 @@ type Result struct {
 	// which was kept).
 	Final   train.Metrics `json:"final"`
 	RawTop1 float64       `json:"raw_top1"`
-	EMATop1 *float64      `json:"ema_top1,omitempty"`
-	EMAUsed bool          `json:"ema_used"`
-	Phases  []Phase       `json:"phases"`
-	Setup   []PhaseLog    `json:"phase_setup"`
-	History []EpochLog    `json:"history"`
+	// RawSelectTop1 and EMASelectTop1 are the top-1 on training batches
+	// that chose between them.
+	RawSelectTop1 *float64   `json:"raw_select_top1,omitempty"`
+	EMASelectTop1 *float64   `json:"ema_select_top1,omitempty"`
+	EMATop1       *float64   `json:"ema_top1,omitempty"`
+	EMAUsed       bool       `json:"ema_used"`
+	Phases        []Phase    `json:"phases"`
+	Setup         []PhaseLog `json:"phase_setup"`
+	History       []EpochLog `json:"history"`
 	// AIWQ and ProfitOrder are PROFIT's measurements (largest first).
 	AIWQ        map[string]float64 `json:"aiwq,omitempty"`
 	ProfitOrder []string           `json:"profit_order,omitempty"`
@@ -555,7 +559,55 @@ func (r *Runner) RemoveState() {
 	}
 }
 
-// finish keeps the better of raw and averaged weights and evaluates.
+// selectBatches is how many training batches decide between the trained
+// and the averaged weights.
+const selectBatches = 50
+
+// selectionTop1 evaluates the graph on the first selectBatches
+// batches of a training epoch of its own (evaluation mode).
+func (r *Runner) selectionTop1(ctx context.Context) (train.Metrics, error) {
+	if usesFakeQuant(r.G) {
+		if err := quant.FitWeights(r.G); err != nil {
+			return train.Metrics{}, err
+		}
+	}
+	e, err := graph.NewExecutor(r.G)
+	if err != nil {
+		return train.Metrics{}, err
+	}
+	m, err := train.EvaluateWith(ctx, e, headSource{r.Data.Train, bnEpochOffset - 2, selectBatches})
+	if err != nil {
+		return train.Metrics{}, fmt.Errorf("choosing between trained and averaged weights: %w", err)
+	}
+	return m, nil
+}
+
+// headSource yields the first n batches of epoch e of src, whatever epoch
+// is asked for.
+type headSource struct {
+	src  train.Source
+	e, n int
+}
+
+func (s headSource) Epoch(ctx context.Context, _ int) train.Iterator {
+	return &headIter{Iterator: s.src.Epoch(ctx, s.e), left: s.n}
+}
+
+type headIter struct {
+	train.Iterator
+	left int
+}
+
+func (it *headIter) Next() bool {
+	if it.left <= 0 {
+		return false
+	}
+	it.left--
+	return it.Iterator.Next()
+}
+
+// finish keeps the better of raw and averaged weights, judged on training
+// images, and evaluates.
 func (r *Runner) finish(ctx context.Context, plan []Phase) (*Result, error) {
 	start := time.Now()
 	res := &Result{InitTop1: r.State.InitTop1, Phases: plan, Setup: r.State.Phases, History: r.State.History,
@@ -568,19 +620,32 @@ func (r *Runner) finish(ctx context.Context, plan []Phase) (*Result, error) {
 		return nil, err
 	}
 	res.Final, res.RawTop1 = raw, raw.Top1
-	if r.ema != nil && r.Data.Test != nil {
+	if r.ema != nil {
+		// The choice is made on training images, never on the test set;
+		// both test figures are still reported.
+		rawSel, err := r.selectionTop1(ctx)
+		if err != nil {
+			return nil, err
+		}
 		if err := r.ema.Apply(); err != nil {
 			return nil, err
 		}
 		if err := r.reestimateBN(ctx, bnEpochOffset-1); err != nil {
 			return nil, errors.Join(err, r.ema.Restore())
 		}
+		avgSel, err := r.selectionTop1(ctx)
+		if err != nil {
+			return nil, errors.Join(err, r.ema.Restore())
+		}
 		avg, err := r.evaluate(ctx, nil)
 		if err != nil {
 			return nil, errors.Join(err, r.ema.Restore())
 		}
-		res.EMATop1 = &avg.Top1
-		if avg.Top1 > raw.Top1 {
+		res.RawSelectTop1, res.EMASelectTop1 = &rawSel.Top1, &avgSel.Top1
+		if r.Data.Test != nil {
+			res.EMATop1 = &avg.Top1
+		}
+		if avgSel.Top1 > rawSel.Top1 {
 			res.Final, res.EMAUsed = avg, true
 		} else {
 			if err := r.ema.Restore(); err != nil {
@@ -596,7 +661,8 @@ func (r *Runner) finish(ctx context.Context, plan []Phase) (*Result, error) {
 		if res.EMAUsed {
 			which = "averaged"
 		}
-		r.logf("EMA: trained weights %.2f%%, averaged %.2f%%: keeping the %s weights", 100*raw.Top1, 100*avg.Top1, which)
+		r.logf("EMA: on %d training images trained weights %.2f%%, averaged %.2f%%: keeping the %s weights (test %.2f%% and %.2f%%)",
+			rawSel.Images, 100*rawSel.Top1, 100*avgSel.Top1, which, 100*raw.Top1, 100*avg.Top1)
 	}
 	if r.Data.Test != nil {
 		r.logf("fine-tuned: test top-1 %.2f%% (%.2f%% before fine-tuning)  [final evaluation %.1fs]", 100*res.Final.Top1, 100*res.InitTop1, time.Since(start).Seconds())

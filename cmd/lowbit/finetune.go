@@ -378,6 +378,7 @@ func runFinetune(ctx context.Context, f finetuneFlags) (*finetuneResult, error) 
 	}
 	res.Phases, res.PhaseSetup, res.History = rr.Phases, rr.Setup, rr.History
 	res.InitTop1, res.RawTop1, res.EMATop1, res.EMAUsed = rr.InitTop1, rr.RawTop1, rr.EMATop1, rr.EMAUsed
+	res.RawSelectTop1, res.EMASelectTop1 = rr.RawSelectTop1, rr.EMASelectTop1
 	res.Top1, res.Top5, res.Loss, res.TestImages = rr.Final.Top1, rr.Final.Top5, rr.Final.Loss, rr.Final.Images
 	res.AIWQ, res.ProfitOrder = rr.AIWQ, rr.ProfitOrder
 	if err := finishFinetune(ctx, f, g, res); err != nil {

@@ -55,6 +55,21 @@ func TestFinetuneCommand(t *testing.T) {
 	if r["verified"] != true {
 		t.Errorf("verified = %v", r["verified"])
 	}
+	// The trained and the averaged weights are compared on training
+	// batches, and the kept ones are those that scored higher there; the
+	// reported top-1 is the kept weights' test figure.
+	rawSel, ok1 := r["raw_select_top1"].(float64)
+	emaSel, ok2 := r["ema_select_top1"].(float64)
+	emaTest, ok3 := r["ema_top1"].(float64)
+	if !ok1 || !ok2 || !ok3 {
+		t.Fatalf("selection fields: raw_select_top1 %v, ema_select_top1 %v, ema_top1 %v", r["raw_select_top1"], r["ema_select_top1"], r["ema_top1"])
+	}
+	if used := r["ema_used"] == true; used != (emaSel > rawSel) {
+		t.Errorf("ema_used %v with selection top-1 trained %v, averaged %v", r["ema_used"], rawSel, emaSel)
+	}
+	if want := map[bool]float64{true: emaTest, false: r["raw_top1"].(float64)}[r["ema_used"] == true]; r["top1"] != want {
+		t.Errorf("top1 %v, want the kept weights' test top-1 %v", r["top1"], want)
+	}
 	// Steps w f/a8, wf/a4, w8/a4, w4/a4, each with BN-last before and after.
 	if n := len(r["phases"].([]any)); n != 12 || len(r["history"].([]any)) != 12 {
 		t.Errorf("%d phases, %d history lines, want 12 each", n, len(r["history"].([]any)))
