@@ -499,6 +499,12 @@ func (r *Runner) evaluate(ctx context.Context, e *graph.Executor) (train.Metrics
 	if r.Data.Test == nil {
 		return train.Metrics{}, nil
 	}
+	return r.evaluateOn(ctx, e, r.Data.Test)
+}
+
+// evaluateOn refits FakeQuant weights and evaluates on src (with e, or a
+// new executor when e is nil).
+func (r *Runner) evaluateOn(ctx context.Context, e *graph.Executor, src train.Source) (train.Metrics, error) {
 	if usesFakeQuant(r.G) {
 		if err := quant.FitWeights(r.G); err != nil {
 			return train.Metrics{}, err
@@ -510,7 +516,7 @@ func (r *Runner) evaluate(ctx context.Context, e *graph.Executor) (train.Metrics
 			return train.Metrics{}, err
 		}
 	}
-	return train.EvaluateWith(ctx, e, r.Data.Test)
+	return train.EvaluateWith(ctx, e, src)
 }
 
 // save writes the checkpoint: the model, the recipe state and (mid-phase)
@@ -566,16 +572,7 @@ const selectBatches = 50
 // selectionTop1 evaluates the graph on the first selectBatches
 // batches of a training epoch of its own (evaluation mode).
 func (r *Runner) selectionTop1(ctx context.Context) (train.Metrics, error) {
-	if usesFakeQuant(r.G) {
-		if err := quant.FitWeights(r.G); err != nil {
-			return train.Metrics{}, err
-		}
-	}
-	e, err := graph.NewExecutor(r.G)
-	if err != nil {
-		return train.Metrics{}, err
-	}
-	m, err := train.EvaluateWith(ctx, e, headSource{r.Data.Train, bnEpochOffset - 2, selectBatches})
+	m, err := r.evaluateOn(ctx, nil, headSource{r.Data.Train, bnEpochOffset - 2, selectBatches})
 	if err != nil {
 		return train.Metrics{}, fmt.Errorf("choosing between trained and averaged weights: %w", err)
 	}

@@ -349,11 +349,8 @@ func (d *duqInserter) insert(g *graph.Graph, after *graph.Node, _ string, spec S
 	}
 	name := g.UniqueName(x.Name + d.suffix)
 	q := DuQ{Mode: mode, Bits: spec.Bits}
-	if channels > 1 {
-		if spec.Role == WeightRole { // at the largest |w| of each channel (DuQInitPerChannel)
-			init = duqMaxInit
-		}
-		alpha, gamma, err := duqInitChannels(init, mode, data, channels)
+	if channels > 1 { // weights only
+		alpha, gamma, err := DuQInitPerChannel(mode, data, channels)
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", x.Name, err)
 		}
